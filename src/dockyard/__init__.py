@@ -1,0 +1,3 @@
+"""dockyard: a self-hostable registry of containerized tools."""
+
+__version__ = "0.1.0"

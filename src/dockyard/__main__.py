@@ -1,0 +1,5 @@
+"""`python -m dockyard` runs the `dockyard` command."""
+
+from dockyard.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Users, API tokens and (with the web UI) sessions."""

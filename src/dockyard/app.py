@@ -1,0 +1,141 @@
+"""The app factory: settings in, ASGI app out; domain errors become HTTP answers here."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dockyard import __version__, db, errors
+from dockyard.accounts.api import router as accounts_router
+from dockyard.health import router as health_router
+from dockyard.http import AppContext
+from dockyard.registries.api import router as registries_router
+from dockyard.registries.catalog import Catalog
+from dockyard.registries.config import load_catalog
+from dockyard.settings import Settings, load_settings
+from dockyard.web.views import HERE as WEB_DIR
+from dockyard.web.views import router as web_router
+
+log = logging.getLogger("dockyard")
+
+#: The one place domain errors are mapped to HTTP status codes.
+_STATUS_BY_ERROR: tuple[tuple[type[errors.DockyardError], int], ...] = (
+    (errors.InvalidInput, 422),
+    (errors.AuthenticationRequired, 401),
+    (errors.PermissionDenied, 403),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.RateLimited, 429),
+    (errors.DatabaseUnavailable, 503),
+    (errors.ConfigurationError, 500),
+)
+
+
+def status_for(error: errors.DockyardError) -> int:
+    """The HTTP status of a domain error."""
+    return next((status for kind, status in _STATUS_BY_ERROR if isinstance(error, kind)), 500)
+
+
+def error_body(code: str, message: str) -> dict[str, object]:
+    """The JSON error envelope of the REST API."""
+    return {"error": {"code": code, "message": message}}
+
+
+def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI:
+    """A dockyard ASGI app for these settings; the database must already be migrated."""
+    if catalog is None:
+        catalog = load_catalog(
+            settings.registries_file,
+            environ=settings.environ,
+            generic_enabled=settings.allow_generic_registry,
+        )
+    engine = db.make_engine(settings.database_url)
+    context = AppContext(
+        settings=settings, engine=engine, sessions=db.make_sessionmaker(engine), catalog=catalog
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="dockyard",
+        version=__version__,
+        summary="A registry of containerized tools",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    _install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(registries_router)
+    app.include_router(accounts_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory `dockyard serve` hands to uvicorn: settings from `DOCKYARD_*` variables."""
+    return create_app(load_settings())
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.DockyardError)
+    async def domain_error(_request: Request, error: errors.DockyardError) -> JSONResponse:
+        status = status_for(error)
+        headers = {}
+        if isinstance(error, errors.RateLimited):
+            headers["Retry-After"] = str(error.retry_after)
+        if isinstance(error, errors.AuthenticationRequired):
+            headers["WWW-Authenticate"] = 'Bearer realm="dockyard"'
+        if status >= 500:
+            log.error("request failed", extra={"code": error.code, "error": error.message})
+        return JSONResponse(error_body(error.code, error.message), status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_input", _describe_validation(error)), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        message = str(error.detail) if error.detail else "request failed"
+        if error.status_code == 404:
+            message = "no such resource: check the URL"
+        return JSONResponse(
+            error_body(code, message), error.status_code, headers=getattr(error, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, error: Exception) -> JSONResponse:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("unexpected error", extra={"reference": reference})
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                f"dockyard failed to answer this request; the operator can find it in the log "
+                f"under reference {reference}",
+            ),
+            500,
+        )
+
+
+def _describe_validation(error: RequestValidationError) -> str:
+    problems = []
+    for item in error.errors()[:5]:
+        location = ".".join(str(part) for part in item["loc"] if part != "body")
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{location}: {message}" if location else message)
+    return "; ".join(problems)

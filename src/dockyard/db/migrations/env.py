@@ -1,0 +1,21 @@
+"""Alembic environment: migrations run on the connection dockyard hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import dockyard.models  # noqa: F401  (registers every model on the metadata)
+from dockyard.db import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `dockyard db upgrade`, not the alembic command")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

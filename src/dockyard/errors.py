@@ -1,0 +1,106 @@
+"""Every error dockyard raises on purpose, in one tree.
+
+Services raise these; the HTTP adapter maps them to status codes in exactly one place
+(`dockyard.app._STATUS_BY_ERROR`) and the CLI prints their message on one line. Messages are
+written for the person who has to fix the input: they say what is wrong and what to change,
+and never contain a secret.
+
+    DockyardError
+    ├── ConfigurationError          settings, registries file or database URL is unusable
+    ├── DatabaseUnavailable         the database did not answer
+    ├── InvalidInput                a request is well-formed but its content is not acceptable
+    │   ├── InvalidReference        an image reference breaks the distribution/reference grammar
+    │   ├── InvalidRegistryPath     a registry path does not fit its registry, or is not wanted
+    │   └── UnknownRegistry         a registry id that this instance does not know
+    ├── AuthenticationRequired      no credentials, or credentials that are not valid
+    ├── PermissionDenied            authenticated, but not allowed to do this
+    ├── NotFound                    no such thing, or not visible to the caller
+    ├── Conflict                    the change collides with something stored
+    └── RateLimited                 too many attempts; try again later
+"""
+
+from __future__ import annotations
+
+
+class DockyardError(Exception):
+    """Base of all of dockyard's own errors; `code` is a stable machine-readable name."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(DockyardError):
+    """The operator's configuration cannot be used; raised at start-up."""
+
+    code = "configuration_error"
+
+
+class DatabaseUnavailable(DockyardError):
+    """The database could not be reached or answered with an error."""
+
+    code = "database_unavailable"
+
+
+class InvalidInput(DockyardError):
+    """The request content is not acceptable; the message says what to change."""
+
+    code = "invalid_input"
+
+
+class InvalidReference(InvalidInput):
+    """An image reference that Docker would refuse; `kind` names the exact problem."""
+
+    code = "invalid_reference"
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class InvalidRegistryPath(InvalidInput):
+    """A registry path that does not fit its registry's pattern, or is given where none is taken."""
+
+    code = "invalid_registry_path"
+
+
+class UnknownRegistry(InvalidInput):
+    """A registry id that is neither built in nor defined by the operator."""
+
+    code = "unknown_registry"
+
+
+class AuthenticationRequired(DockyardError):
+    """The caller must authenticate (or its credentials are invalid or revoked)."""
+
+    code = "authentication_required"
+
+
+class PermissionDenied(DockyardError):
+    """The caller is known but may not do this."""
+
+    code = "permission_denied"
+
+
+class NotFound(DockyardError):
+    """Nothing by that name is visible to the caller."""
+
+    code = "not_found"
+
+
+class Conflict(DockyardError):
+    """The change collides with stored state (a duplicate name, for example)."""
+
+    code = "conflict"
+
+
+class RateLimited(DockyardError):
+    """Too many attempts in a short time."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

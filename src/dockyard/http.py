@@ -1,0 +1,81 @@
+"""What every HTTP adapter shares: the app context, the request's unit of work, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from dockyard.accounts.models import User
+from dockyard.accounts.services import authenticate_token
+from dockyard.db import unit_of_work
+from dockyard.errors import AuthenticationRequired
+from dockyard.registries.catalog import Catalog
+from dockyard.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """The long-lived objects of one app: settings, database and registry catalog."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    catalog: Catalog
+
+
+def get_context(request: Request) -> AppContext:
+    """The context the app factory stored on the app."""
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_catalog(context: ContextDep) -> Catalog:
+    """The registry catalog of this instance."""
+    return context.catalog
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+
+def get_session(context: ContextDep) -> Iterator[Session]:
+    """The request's unit of work, committed after the handler returns, before the response."""
+    with unit_of_work(context.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_caller(request: Request, session: SessionDep) -> User | None:
+    """The user a `Authorization: Bearer` token names; None for anonymous requests."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise AuthenticationRequired("send the API token as 'Authorization: Bearer <token>'")
+    return authenticate_token(session, credentials.strip())
+
+
+CallerDep = Annotated[User | None, Depends(get_caller)]
+
+
+def require_user(caller: CallerDep) -> User:
+    """The authenticated caller, or 401 for anonymous requests."""
+    if caller is None:
+        raise AuthenticationRequired(
+            "sign in first: send 'Authorization: Bearer <token>' (create a token with "
+            "`dockyard tokens create`)"
+        )
+    return caller
+
+
+UserDep = Annotated[User, Depends(require_user)]

@@ -1,0 +1,150 @@
+"""One typed settings object, built from `DOCKYARD_*` variables and validated at start-up.
+
+Tests build `Settings(...)` directly and hand it to the app factory; only `load_settings`
+reads the environment and the data dir. The embedded mode (SQLite) makes its own secret key;
+PostgreSQL deployments must give one, since several processes have to share it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from dockyard.errors import ConfigurationError
+
+ENV_PREFIX = "DOCKYARD_"
+DEFAULT_DATA_DIR = Path("~/.local/share/dockyard")
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name)
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Settings(BaseModel):
+    """Everything an operator can configure, with the documented defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str
+    data_dir: Path = DEFAULT_DATA_DIR
+    secret_key: SecretStr | None = None
+    base_url: str | None = None
+    smtp_url: SecretStr | None = None
+    mail_from: str | None = None
+    registries_file: Path | None = None
+    allow_private_network_registries: bool = False
+    allow_generic_registry: bool = True
+    refresh_interval: Annotated[int, Field(ge=60)] = 21600
+    environ: Mapping[str, str] = Field(default_factory=dict, repr=False)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_supported(cls, value: str) -> str:
+        database_url(value)
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_KEY_LENGTH} characters; generate one with "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @property
+    def embedded(self) -> bool:
+        """True for the single-process SQLite mode."""
+        return database_url(self.database_url).get_backend_name() == "sqlite"
+
+
+def database_url(text: str) -> URL:
+    """Parse a database URL into SQLAlchemy's form with dockyard's driver, or explain why not."""
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigurationError(
+            "DOCKYARD_DATABASE_URL is not a database URL: use sqlite:////path/to/dockyard.db or "
+            "postgresql://user@host:5432/dbname"
+        ) from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+pysqlite")
+    if backend in {"postgresql", "postgres"}:
+        return url.set(drivername="postgresql+psycopg")
+    raise ConfigurationError(
+        f"DOCKYARD_DATABASE_URL uses {backend!r}; dockyard supports sqlite:// and postgresql://"
+    )
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, make_secret_key: bool = True
+) -> Settings:
+    """Build settings from `DOCKYARD_*` variables, making the embedded defaults as needed.
+
+    In the embedded mode the secret key is read from (or generated into) the data dir;
+    commands that need no key pass `make_secret_key=False` and touch nothing on disk.
+    """
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {
+        name.removeprefix(ENV_PREFIX).lower(): value
+        for name, value in env.items()
+        if name.startswith(ENV_PREFIX) and value != ""
+    }
+    known = set(Settings.model_fields) - {"environ"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting {ENV_PREFIX}{unknown[0].upper()}: known settings are "
+            + ", ".join(f"{ENV_PREFIX}{name.upper()}" for name in sorted(known))
+        )
+    data_dir = Path(str(values.get("data_dir", DEFAULT_DATA_DIR))).expanduser()
+    values["data_dir"] = data_dir
+    values.setdefault("database_url", f"sqlite:///{data_dir / 'dockyard.db'}")
+    if "secret_key" not in values and make_secret_key:
+        if database_url(str(values["database_url"])).get_backend_name() != "sqlite":
+            raise ConfigurationError(
+                "DOCKYARD_SECRET_KEY must be set when the database is PostgreSQL: every web and "
+                "worker process needs the same key"
+            )
+        values["secret_key"] = _embedded_secret_key(data_dir)
+    try:
+        return Settings.model_validate({**values, "environ": env})
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] != "value_error" and field != "secret_key":
+            message += f" (got {first['input']!r})"
+        raise ConfigurationError(f"{ENV_PREFIX}{field.upper()}: {message}") from None
+
+
+def _embedded_secret_key(data_dir: Path) -> str:
+    path = data_dir / SECRET_KEY_FILE
+    try:
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot keep the secret key in {path} ({error.strerror}): make DOCKYARD_DATA_DIR "
+            "writable or set DOCKYARD_SECRET_KEY"
+        ) from None
+    return key

@@ -1,0 +1,140 @@
+"""Shared fixtures: every database test runs on SQLite and on the machine's PostgreSQL.
+
+The schema is made by the Alembic migrations, once per backend and test session; each test
+starts from empty tables. PostgreSQL comes from `DOCKYARD_TEST_POSTGRESQL_URL` (default: the
+local server with trust auth); each run creates and drops a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from dockyard import db
+from dockyard.accounts import services as accounts
+from dockyard.accounts.models import User
+from dockyard.app import create_app
+from dockyard.settings import Settings
+
+POSTGRESQL_SERVER = os.environ.get(
+    "DOCKYARD_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session."""
+    server = make_url(POSTGRESQL_SERVER).set(drivername="postgresql+psycopg")
+    name = f"dockyard_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # the one place a missing server must stop the run loudly
+        pytest.fail(
+            f"PostgreSQL at {server.render_as_string(hide_password=True)} is not usable ({error}); "
+            "start it or point DOCKYARD_TEST_POSTGRESQL_URL at one",
+            pytrace=False,
+        )
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database on each backend, shared by the tests of this session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'dockyard.db'}"
+    else:
+        url = request.getfixturevalue("postgresql_url")
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """The engine of the session's database."""
+    engine = db.make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests that touch the database leave it empty for the next one."""
+    yield
+    if "engine" not in request.fixturenames:
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    with engine.begin() as connection:
+        for table in reversed(db.Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A unit of work on the test database, committed when the test body ends cleanly."""
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        yield session
+
+
+@pytest.fixture
+def settings(database_url: str, engine: Engine, tmp_path: Path) -> Settings:
+    """Settings for an app on the test database."""
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key=SecretStr(TEST_SECRET_KEY),
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """An HTTP client for a dockyard app on the test database."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def make_user(engine: Engine) -> Callable[..., tuple[User, str]]:
+    """A factory of committed users, each with an API token."""
+
+    def make(
+        username: str = "ada", *, admin: bool = False, password: str | None = None
+    ) -> tuple[User, str]:
+        with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+            user = accounts.create_user(
+                session,
+                username=username,
+                email=f"{username}@example.org",
+                password=password,
+                is_admin=admin,
+            )
+            _, token = accounts.create_token(session, user, name="tests")
+        return user, token
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The header that authenticates an API request."""
+    return {"Authorization": f"Bearer {token}"}
