@@ -8,11 +8,15 @@ local server with trust auth); each run creates and drops a database of its own.
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
@@ -138,3 +142,30 @@ def make_user(engine: Engine) -> Callable[..., tuple[User, str]]:
 def bearer(token: str) -> dict[str, str]:
     """The header that authenticates an API request."""
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real dockyard server (uvicorn on loopback) on the session's database; its base URL."""
+    settings = Settings(
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("live"),
+        secret_key=SecretStr(TEST_SECRET_KEY),
+    )
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", workers=1)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the live dockyard server did not start", pytrace=False)
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    listener.close()

@@ -21,6 +21,7 @@ from dockyard.registries.api import router as registries_router
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import load_catalog
 from dockyard.settings import Settings, load_settings
+from dockyard.tools.api import router as tools_router
 from dockyard.web.views import HERE as WEB_DIR
 from dockyard.web.views import router as web_router
 
@@ -81,6 +82,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     app.include_router(health_router)
     app.include_router(registries_router)
     app.include_router(accounts_router)
+    app.include_router(tools_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app

@@ -45,9 +45,12 @@ def get_catalog(context: ContextDep) -> Catalog:
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 
 
-def get_session(context: ContextDep) -> Iterator[Session]:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(request: Request, context: ContextDep) -> Iterator[Session]:
     """The request's unit of work, committed after the handler returns, before the response."""
-    with unit_of_work(context.sessions) as session:
+    with unit_of_work(context.sessions, write=request.method not in SAFE_METHODS) as session:
         yield session
 
 

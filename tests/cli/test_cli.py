@@ -218,3 +218,22 @@ def test_postgresql_with_an_old_schema_asks_for_db_upgrade(postgresql_url: str) 
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_the_demo_catalog_loads_once_into_an_empty_database(engine: Engine) -> None:
+    from sqlalchemy import func, select
+
+    from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
+    from dockyard.tools.demo import DEMO_TOOLS, load_demo
+    from dockyard.tools.models import Tool
+    from dockyard.tools.services import ToolQuery, find_tools
+
+    catalog = Catalog(BUILTIN_REGISTRIES)
+    with db.unit_of_work(db.make_sessionmaker(engine)) as unit:
+        assert load_demo(unit, catalog) == len(DEMO_TOOLS)
+    with db.unit_of_work(db.make_sessionmaker(engine)) as unit:
+        assert load_demo(unit, catalog) == 0
+        assert unit.scalar(select(func.count()).select_from(Tool)) == len(DEMO_TOOLS)
+        page = find_tools(unit, None, ToolQuery(q="samtools"))
+        assert [t.path for t in page.items] == ["quay.io/biocontainers/samtools"]
+        assert page.items[0].descriptor_types == ",CWL,"

@@ -18,12 +18,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_serve_creates_the_embedded_database_and_becomes_ready(tmp_path: Path) -> None:
+def test_serve_creates_the_embedded_database_loads_the_demo_and_becomes_ready(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
     env["DOCKYARD_DATA_DIR"] = str(tmp_path / "data")
     process = subprocess.Popen(
-        [sys.executable, "-m", "dockyard", "serve", "--port", str(port)],
+        [sys.executable, "-m", "dockyard", "serve", "--port", str(port), "--demo"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -41,6 +43,8 @@ def test_serve_creates_the_embedded_database_and_becomes_ready(tmp_path: Path) -
         assert ready.status_code == 200
         assert ready.json() == {"status": "ready", "database": "sqlite"}
         assert httpx.get(f"http://127.0.0.1:{port}/registries").status_code == 200
+        demo = httpx.get(f"http://127.0.0.1:{port}/api/tools", params={"q": "samtools"}).json()
+        assert [tool["path"] for tool in demo["items"]] == ["quay.io/biocontainers/samtools"]
         assert (tmp_path / "data" / "dockyard.db").exists()
     finally:
         process.terminate()

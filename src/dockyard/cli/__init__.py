@@ -36,13 +36,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    from dockyard.cli import admin, registries, server
+    from dockyard.cli import admin, registries, server, tools
 
     main.add_command(server.serve)
     main.add_command(server.db_group)
     main.add_command(admin.users)
     main.add_command(admin.tokens)
     main.add_command(registries.registries)
+    main.add_command(tools.tool)
 
 
 _register()

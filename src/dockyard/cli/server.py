@@ -8,6 +8,7 @@ from dockyard import __version__, db
 from dockyard.cli.local import ensure_schema
 from dockyard.registries.config import load_catalog
 from dockyard.settings import load_settings
+from dockyard.tools.demo import load_demo
 
 
 @click.command()
@@ -26,12 +27,13 @@ from dockyard.settings import load_settings
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def serve(host: str, port: int, workers: int, log_level: str) -> None:
+@click.option("--demo", is_flag=True, help="Load a small sample catalog when there are no tools.")
+def serve(host: str, port: int, workers: int, log_level: str, demo: bool) -> None:
     """Start the web app, REST API and TRS (migrates the embedded database itself)."""
     import uvicorn
 
     settings = load_settings()
-    load_catalog(
+    catalog = load_catalog(
         settings.registries_file,
         environ=settings.environ,
         generic_enabled=settings.allow_generic_registry,
@@ -39,6 +41,11 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     ensure_schema(settings)
     engine = db.make_engine(settings.database_url)
     location = db.describe(engine)
+    if demo:
+        with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+            added = load_demo(session, catalog)
+        message = f"loaded {added} demo tools" if added else "the catalog has tools: no demo loaded"
+        click.echo(f"dockyard: {message}", err=True)
     engine.dispose()
     if settings.embedded and workers > 1:
         click.echo(

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -24,6 +24,7 @@ from dockyard.errors import DatabaseUnavailable
 from dockyard.settings import database_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+WRITE_OPTION = "dockyard_write"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -48,11 +49,14 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _tune_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
         return engine
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: object) -> None:
+    # dockyard, not the sqlite3 module, decides when and how transactions begin.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -61,15 +65,28 @@ def _tune_sqlite(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
+def _begin_sqlite(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with "database is
+    # locked" when another writer got in between; units that write take the lock up front
+    # (and wait for it), units that only read stay deferred and never block anyone.
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit (for building responses)."""
     return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager
-def unit_of_work(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: committed when the block ends cleanly, rolled back otherwise."""
+def unit_of_work(sessions: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
+    """One transaction: committed when the block ends cleanly, rolled back otherwise.
+
+    `write=False` marks a unit that only reads, which lets SQLite run it beside a writer.
+    """
     with sessions() as session:
+        if write:
+            session.connection(execution_options={WRITE_OPTION: True})
         try:
             yield session
             session.commit()

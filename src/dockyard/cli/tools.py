@@ -1,0 +1,457 @@
+"""`dockyard tool ...`: register, find, publish and maintain tools on a running server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dockyard.cli.client import ApiClient, ApiError, echo_json, open_client, pass_client, url_option
+from dockyard.cli.local import echo_table
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+#: Descriptor types guessed from file names, for `dockyard tool files`.
+DESCRIPTOR_SUFFIXES = {".cwl": "CWL", ".wdl": "WDL", ".nf": "NFL", ".smk": "SMK", ".ga": "GALAXY"}
+
+
+@click.group()
+@url_option
+@click.pass_context
+def tool(ctx: click.Context, url: str) -> None:
+    """Register, find, publish and maintain tools (talks to a running server)."""
+    open_client(ctx, url)
+
+
+@tool.command()
+@click.argument("image")
+@click.option("--registry", help="Registry id (e.g. quay), when IMAGE is a bare repository.")
+@click.option("--registry-path", help="Registry host, for registries that need one (e.g. ECR).")
+@click.option("--toolname", help="Register the same image again under IMAGE/<toolname>.")
+@click.option("--private", is_flag=True, help="The image needs permission to pull.")
+@click.option("--maintainer-email", help="Where access requests go (required when private).")
+@click.option("--description", default="", help="What the tool does.")
+@json_option
+@pass_client
+def register(
+    client: ApiClient,
+    image: str,
+    registry: str | None,
+    registry_path: str | None,
+    toolname: str | None,
+    private: bool,
+    maintainer_email: str | None,
+    description: str,
+    as_json: bool,
+) -> None:
+    """Register IMAGE (a repository, without tag) as a tool."""
+    body = {
+        "image": image,
+        "registry": registry,
+        "registry_path": registry_path,
+        "toolname": toolname,
+        "private": private,
+        "maintainer_email": maintainer_email,
+        "description": description,
+    }
+    created = client.post("/api/tools", json={k: v for k, v in body.items() if v is not None})
+    _print_tool(created, as_json, f"registered {created['path']} (id {created['id']})")
+
+
+@tool.command()
+@click.argument("tool_ref", metavar="TOOL")
+@json_option
+@pass_client
+def show(client: ApiClient, tool_ref: str, as_json: bool) -> None:
+    """Show a tool (TOOL is its id or path) and its versions."""
+    found = client.find_tool(tool_ref)
+    if as_json:
+        found["version_details"] = client.get(f"/api/tools/{found['id']}/versions")["items"]
+        echo_json(found)
+        return
+    _print_tool(found, False, None)
+    versions = client.get(f"/api/tools/{found['id']}/versions")["items"]
+    if versions:
+        click.echo()
+        echo_table(
+            ["VERSION", "DEFAULT", "HIDDEN", "PLATFORMS", "FILES"],
+            [
+                [
+                    v["name"],
+                    "yes" if v["is_default"] else "",
+                    "yes" if v["hidden"] else "",
+                    ", ".join(_platform(i) for i in v["images"]) or "-",
+                    str(len(v["files"])),
+                ]
+                for v in versions
+            ],
+        )
+
+
+@tool.command("list")
+@click.argument("query", required=False)
+@click.option("--mine", is_flag=True, help="Only tools you maintain.")
+@click.option("--registry", help="Only tools from this registry id.")
+@click.option("--namespace", help="Only tools of this organization or user.")
+@click.option("--descriptor-type", help="Only tools with this descriptor type (CWL, WDL, ...).")
+@click.option("--private/--public", "private", default=None, help="Only private or public tools.")
+@click.option(
+    "--sort",
+    default="name",
+    show_default=True,
+    help="name, updated or created; '-' for descending.",
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
+@json_option
+@pass_client
+def list_tools(client: ApiClient, /, query: str | None, as_json: bool, **filters: Any) -> None:
+    """List (and search) the tools you can see."""
+    params = {"q": query, **filters}
+    page = client.get(
+        "/api/tools", params={k: v for k, v in params.items() if v not in (None, False)}
+    )
+    if as_json:
+        echo_json(page)
+        return
+    echo_table(
+        ["ID", "PATH", "PUBLISHED", "PRIVATE", "VERSIONS", "DESCRIPTORS"],
+        [
+            [
+                str(t["id"]),
+                t["path"],
+                "yes" if t["published"] else "no",
+                "yes" if t["private"] else "",
+                str(len(t["versions"])),
+                ",".join(t["descriptor_types"]),
+            ]
+            for t in page["items"]
+        ],
+    )
+    shown = page["offset"] + len(page["items"])
+    click.echo(
+        f"{page['total']} tool(s); showing {page['offset'] + 1 if page['items'] else 0}-{shown}",
+        err=True,
+    )
+
+
+@tool.command()
+@click.argument("tool_ref", metavar="TOOL")
+@click.option("--description")
+@click.option("--maintainer-email")
+@click.option("--private/--public", "private", default=None)
+@click.option("--default-version")
+@json_option
+@pass_client
+def update(client: ApiClient, /, tool_ref: str, as_json: bool, **changes: Any) -> None:
+    """Change a tool's description, maintainer email, visibility or default version."""
+    body = {key: value for key, value in changes.items() if value is not None}
+    if not body:
+        raise ApiError("nothing to change: give at least one option (see --help)")
+    found = client.find_tool(tool_ref)
+    updated = client.request("PATCH", f"/api/tools/{found['id']}", json=body)
+    _print_tool(updated, as_json, f"updated {updated['path']}")
+
+
+@tool.command()
+@click.argument("tool_ref", metavar="TOOL")
+@json_option
+@pass_client
+def publish(client: ApiClient, tool_ref: str, as_json: bool) -> None:
+    """Publish a tool: list it publicly and in TRS."""
+    found = client.find_tool(tool_ref)
+    _print_tool(
+        client.post(f"/api/tools/{found['id']}/publish"), as_json, f"published {found['path']}"
+    )
+
+
+@tool.command()
+@click.argument("tool_ref", metavar="TOOL")
+@json_option
+@pass_client
+def unpublish(client: ApiClient, tool_ref: str, as_json: bool) -> None:
+    """Unpublish a tool: only its maintainers see it."""
+    found = client.find_tool(tool_ref)
+    _print_tool(
+        client.post(f"/api/tools/{found['id']}/unpublish"), as_json, f"unpublished {found['path']}"
+    )
+
+
+@tool.command()
+@click.argument("tool_ref", metavar="TOOL")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_client
+def delete(client: ApiClient, tool_ref: str, yes: bool) -> None:
+    """Delete a tool with all its versions and files."""
+    found = client.find_tool(tool_ref)
+    if not yes:
+        click.confirm(f"delete {found['path']} and all its versions?", abort=True, err=True)
+    client.request("DELETE", f"/api/tools/{found['id']}")
+    click.echo(f"deleted {found['path']}")
+
+
+@tool.group()
+def version() -> None:
+    """Add, change and delete versions by hand."""
+
+
+@version.command("add")
+@click.argument("tool_ref", metavar="TOOL")
+@click.argument("name")
+@click.option("--hidden", is_flag=True, help="Add it hidden from everyone but maintainers.")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="DIGEST[=OS/ARCH[/VARIANT]]",
+    help="A platform image behind the tag; repeat for each platform.",
+)
+@json_option
+@pass_client
+def version_add(
+    client: ApiClient,
+    tool_ref: str,
+    name: str,
+    hidden: bool,
+    images: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Add version NAME (a tag of the image) to TOOL."""
+    found = client.find_tool(tool_ref)
+    body = {"name": name, "hidden": hidden, "images": [_image(text) for text in images]}
+    created = client.post(f"/api/tools/{found['id']}/versions", json=body)
+    if as_json:
+        echo_json(created)
+    else:
+        click.echo(f"added version {name} to {found['path']}")
+
+
+@version.command("list")
+@click.argument("tool_ref", metavar="TOOL")
+@json_option
+@pass_client
+def version_list(client: ApiClient, tool_ref: str, as_json: bool) -> None:
+    """List a tool's versions."""
+    found = client.find_tool(tool_ref)
+    versions = client.get(f"/api/tools/{found['id']}/versions")
+    if as_json:
+        echo_json(versions)
+        return
+    echo_table(
+        ["VERSION", "DEFAULT", "HIDDEN", "DIGESTS", "FILES"],
+        [
+            [
+                v["name"],
+                "yes" if v["is_default"] else "",
+                "yes" if v["hidden"] else "",
+                " ".join(i["digest"][:19] for i in v["images"]) or "-",
+                " ".join(f["path"] for f in v["files"]) or "-",
+            ]
+            for v in versions["items"]
+        ],
+    )
+
+
+@version.command("update")
+@click.argument("tool_ref", metavar="TOOL")
+@click.argument("name")
+@click.option("--hidden/--visible", default=None, help="Hide the version or show it again.")
+@pass_client
+def version_update(client: ApiClient, tool_ref: str, name: str, hidden: bool | None) -> None:
+    """Hide or show a version."""
+    if hidden is None:
+        raise ApiError("nothing to change: give --hidden or --visible")
+    found = client.find_tool(tool_ref)
+    client.request("PATCH", f"/api/tools/{found['id']}/versions/{name}", json={"hidden": hidden})
+    click.echo(f"version {name} of {found['path']} is now {'hidden' if hidden else 'visible'}")
+
+
+@version.command("delete")
+@click.argument("tool_ref", metavar="TOOL")
+@click.argument("name")
+@pass_client
+def version_delete(client: ApiClient, tool_ref: str, name: str) -> None:
+    """Delete a version and its files."""
+    found = client.find_tool(tool_ref)
+    client.request("DELETE", f"/api/tools/{found['id']}/versions/{name}")
+    click.echo(f"deleted version {name} of {found['path']}")
+
+
+@tool.command()
+@click.argument("tool_ref", metavar="TOOL")
+@click.argument("version_name", metavar="VERSION")
+@click.option(
+    "--primary",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The primary descriptor.",
+)
+@click.option(
+    "--secondary",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Imported descriptors (repeat).",
+)
+@click.option(
+    "--test",
+    "tests",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Test parameter files (repeat).",
+)
+@click.option(
+    "--dockerfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The Dockerfile.",
+)
+@click.option(
+    "--other",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Any other file (repeat).",
+)
+@click.option(
+    "--descriptor-type", help="CWL, WDL, NFL, GALAXY or SMK (guessed from the primary's name)."
+)
+@json_option
+@pass_client
+def files(
+    client: ApiClient,
+    tool_ref: str,
+    version_name: str,
+    primary: Path,
+    secondary: tuple[Path, ...],
+    tests: tuple[Path, ...],
+    dockerfile: Path | None,
+    other: tuple[Path, ...],
+    descriptor_type: str | None,
+    as_json: bool,
+) -> None:
+    """Upload a version's files, replacing those it had.
+
+    Paths are stored relative to the primary descriptor's directory; every file must be in it
+    or below it.
+    """
+    kind = descriptor_type or _guess_descriptor_type(primary)
+    root = primary.resolve().parent
+    entries: list[tuple[Path, str, str | None]] = [(primary, "PRIMARY_DESCRIPTOR", kind)]
+    entries += [(p, "SECONDARY_DESCRIPTOR", kind) for p in secondary]
+    entries += [(p, "TEST_FILE", kind) for p in tests]
+    entries += [(dockerfile, "CONTAINERFILE", None)] if dockerfile else []
+    entries += [(p, "OTHER", None) for p in other]
+    body = {
+        "files": [
+            {
+                "path": _relative(path, root),
+                "file_type": file_type,
+                "descriptor_type": descriptor,
+                "content": _read_text(path),
+            }
+            for path, file_type, descriptor in entries
+        ]
+    }
+    found = client.find_tool(tool_ref)
+    updated = client.request(
+        "PUT", f"/api/tools/{found['id']}/versions/{version_name}/files", json=body
+    )
+    if as_json:
+        echo_json(updated)
+        return
+    for file in updated["files"]:
+        checksum = f"sha256:{file['sha256'][:12]}"
+        click.echo(f"{file['file_type']:<21} {file['path']}  {checksum}  {file['size']} bytes")
+
+
+@tool.group()
+def maintainers() -> None:
+    """Add and remove a tool's maintainers."""
+
+
+@maintainers.command("add")
+@click.argument("tool_ref", metavar="TOOL")
+@click.argument("username")
+@pass_client
+def maintainers_add(client: ApiClient, tool_ref: str, username: str) -> None:
+    """Make USERNAME a maintainer of TOOL."""
+    found = client.find_tool(tool_ref)
+    updated = client.post(f"/api/tools/{found['id']}/maintainers", json={"username": username})
+    click.echo(f"maintainers of {found['path']}: {', '.join(updated['maintainers'])}")
+
+
+@maintainers.command("remove")
+@click.argument("tool_ref", metavar="TOOL")
+@click.argument("username")
+@pass_client
+def maintainers_remove(client: ApiClient, tool_ref: str, username: str) -> None:
+    """Remove USERNAME from TOOL's maintainers (never the last one)."""
+    found = client.find_tool(tool_ref)
+    updated = client.request("DELETE", f"/api/tools/{found['id']}/maintainers/{username}")
+    click.echo(f"maintainers of {found['path']}: {', '.join(updated['maintainers'])}")
+
+
+def _print_tool(value: dict[str, Any], as_json: bool, headline: str | None) -> None:
+    if as_json:
+        echo_json(value)
+        return
+    if headline:
+        click.echo(headline)
+        return
+    lines = [
+        ("path", value["path"]),
+        ("id", value["id"]),
+        ("registry", f"{value['registry_name']} ({value['registry']})"),
+        ("image", value["image"]),
+        ("page", value["site_url"]),
+        ("published", "yes" if value["published"] else "no"),
+        ("private", "yes" if value["private"] else "no"),
+        ("maintainers", ", ".join(value["maintainers"])),
+        ("maintainer email", value.get("maintainer_email")),
+        ("default version", value["default_version"]),
+        ("descriptors", ", ".join(value["descriptor_types"]) or None),
+        ("description", value["description"] or None),
+    ]
+    for label, shown in lines:
+        if shown is not None:
+            click.echo(f"{label + ':':<18}{shown}")
+
+
+def _platform(image: dict[str, Any]) -> str:
+    parts = [image.get("os"), image.get("architecture"), image.get("variant")]
+    return "/".join(part for part in parts if part) or image["digest"][:19]
+
+
+def _image(text: str) -> dict[str, Any]:
+    digest, _, platform = text.partition("=")
+    image: dict[str, Any] = {"digest": digest}
+    if platform:
+        parts = platform.split("/")
+        if len(parts) not in (2, 3):
+            raise ApiError(f"--image {text!r}: write the platform as OS/ARCH or OS/ARCH/VARIANT")
+        image |= dict(zip(("os", "architecture", "variant"), parts, strict=False))
+    return image
+
+
+def _guess_descriptor_type(primary: Path) -> str:
+    if primary.name in {"Snakefile", "snakefile"}:
+        return "SMK"
+    if primary.suffix.lower() in DESCRIPTOR_SUFFIXES:
+        return DESCRIPTOR_SUFFIXES[primary.suffix.lower()]
+    raise ApiError(f"cannot tell the descriptor type of {primary.name}: give --descriptor-type")
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise ApiError(
+            f"{path} is outside {root}, the primary descriptor's directory: every file must be "
+            "in it or below it"
+        ) from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(f"{path} is not UTF-8 text; only text files can be uploaded") from None

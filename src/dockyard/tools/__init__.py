@@ -1,0 +1,1 @@
+"""Tools: registration, versions, files, visibility and search."""

@@ -1,0 +1,165 @@
+"""Tools, their maintainers, versions, images and files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dockyard.accounts.models import User
+from dockyard.db import Base
+from dockyard.db.types import UTCDateTime, utcnow
+
+
+class Tool(Base):
+    """An image in a registry, registered by its maintainers; `path` is its TRS id."""
+
+    __tablename__ = "tools"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(600))
+    registry_id: Mapped[str] = mapped_column(String(40), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    repository: Mapped[str] = mapped_column(String(255))
+    toolname: Mapped[str | None] = mapped_column(String(256), default=None)
+    #: The first component of the repository: the user or organization that owns the image.
+    namespace: Mapped[str] = mapped_column(String(255))
+    #: The last component of the repository, or the toolname when there is one.
+    name: Mapped[str] = mapped_column(String(256))
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    maintainer_email: Mapped[str | None] = mapped_column(String(254), default=None)
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    #: Words that search matches: path parts, registry, description. Kept by the services.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    #: Sorted, comma-framed descriptor types of visible versions (",CWL,WDL,"), for filtering.
+    descriptor_types: Mapped[str] = mapped_column(String(64), default="")
+    default_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tool_versions.id", ondelete="SET NULL", use_alter=True), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    maintainers: Mapped[list[ToolMaintainer]] = relationship(
+        back_populates="tool",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ToolMaintainer.id",
+    )
+    versions: Mapped[list[ToolVersion]] = relationship(
+        back_populates="tool",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        foreign_keys="ToolVersion.tool_id",
+        order_by="ToolVersion.id",
+    )
+    default_version: Mapped[ToolVersion | None] = relationship(
+        foreign_keys=[default_version_id], post_update=True
+    )
+
+    __table_args__ = (
+        Index("uq_tools_path_lower", func.lower(path), unique=True),
+        Index("ix_tools_name_path", name, path),
+    )
+
+    def is_maintained_by(self, user: User | None) -> bool:
+        """True when `user` is one of the tool's maintainers."""
+        return user is not None and any(m.user_id == user.id for m in self.maintainers)
+
+
+class ToolMaintainer(Base):
+    """A user who may change a tool; the first one is the user who registered it."""
+
+    __tablename__ = "tool_maintainers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tool: Mapped[Tool] = relationship(back_populates="maintainers")
+    user: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (UniqueConstraint("tool_id", "user_id"),)
+
+
+class ToolVersion(Base):
+    """One tag of the tool's image, with its images and files."""
+
+    __tablename__ = "tool_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tool: Mapped[Tool] = relationship(back_populates="versions", foreign_keys=[tool_id])
+    images: Mapped[list[VersionImage]] = relationship(
+        back_populates="version",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="VersionImage.id",
+    )
+    files: Mapped[list[VersionFile]] = relationship(
+        back_populates="version",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="VersionFile.path",
+    )
+
+    __table_args__ = (UniqueConstraint("tool_id", "name"),)
+
+
+class VersionImage(Base):
+    """One platform's image behind a version's tag."""
+
+    __tablename__ = "version_images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("tool_versions.id", ondelete="CASCADE"), index=True
+    )
+    digest: Mapped[str] = mapped_column(String(140))
+    os: Mapped[str | None] = mapped_column(String(40), default=None)
+    architecture: Mapped[str | None] = mapped_column(String(40), default=None)
+    variant: Mapped[str | None] = mapped_column(String(40), default=None)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    version: Mapped[ToolVersion] = relationship(back_populates="images")
+
+
+class VersionFile(Base):
+    """A descriptor, test parameter file, Dockerfile or other file of a version."""
+
+    __tablename__ = "version_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("tool_versions.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(1024))
+    file_type: Mapped[str] = mapped_column(String(32))
+    descriptor_type: Mapped[str | None] = mapped_column(String(16), default=None)
+    content: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+
+    version: Mapped[ToolVersion] = relationship(back_populates="files")
+
+    __table_args__ = (UniqueConstraint("version_id", "path"),)

@@ -1,0 +1,254 @@
+"""Shapes of tools, versions, images and files in the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dockyard.accounts.models import User
+from dockyard.registries.catalog import Catalog
+from dockyard.tools.models import Tool, ToolVersion, VersionFile, VersionImage
+from dockyard.tools.services import can_change, registry_of, visible_versions
+
+
+class SourceIn(BaseModel):
+    """Where a tool's Dockerfile and descriptors live in git (read by a later refresh)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    git_url: str = Field(min_length=1, max_length=1000)
+    dockerfile_path: str = Field(default="/Dockerfile", max_length=1000)
+    descriptor_paths: dict[str, str] = Field(default_factory=dict)
+
+
+class ToolIn(BaseModel):
+    """A registration: the image, and what the registry and the rules ask for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(min_length=1, max_length=600, examples=["quay.io/biocontainers/samtools"])
+    registry: str | None = Field(default=None, description="registry id, e.g. 'quay'")
+    registry_path: str | None = Field(default=None, description="registry host, where needed")
+    toolname: str | None = None
+    private: bool = False
+    maintainer_email: str | None = None
+    description: str = ""
+    source: SourceIn | None = None
+
+
+class ToolPatch(BaseModel):
+    """Editable fields of a tool; leave out what should not change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    maintainer_email: str | None = None
+    private: bool | None = None
+    default_version: str | None = None
+    source: SourceIn | None = None
+
+
+class MaintainerIn(BaseModel):
+    """A user to add as a maintainer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=40)
+
+
+class ImageModel(BaseModel):
+    """One platform image behind a version's tag."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str
+    os: str | None = Field(default=None, max_length=40)
+    architecture: str | None = Field(default=None, max_length=40)
+    variant: str | None = Field(default=None, max_length=40)
+    size: int | None = None
+    created: datetime | None = None
+
+    @classmethod
+    def of(cls, image: VersionImage) -> ImageModel:
+        """The API view of an image."""
+        return cls(
+            digest=image.digest,
+            os=image.os,
+            architecture=image.architecture,
+            variant=image.variant,
+            size=image.size,
+            created=image.created,
+        )
+
+
+class VersionIn(BaseModel):
+    """A version added by hand."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128, examples=["1.17--h00cdaf9_0"])
+    hidden: bool = False
+    images: list[ImageModel] = Field(default_factory=list, max_length=64)
+
+
+class VersionPatch(BaseModel):
+    """Editable fields of a version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: bool | None = None
+    images: list[ImageModel] | None = Field(default=None, max_length=64)
+
+
+class FileIn(BaseModel):
+    """One file of a version, as uploaded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(examples=["tool.cwl"])
+    file_type: str = Field(examples=["PRIMARY_DESCRIPTOR"])
+    descriptor_type: str | None = Field(default=None, examples=["CWL"])
+    content: str
+
+
+class FilesIn(BaseModel):
+    """The complete new set of a version's files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[FileIn]
+
+
+class FileOut(BaseModel):
+    """A file's metadata; its content is at `url`."""
+
+    path: str
+    file_type: str
+    descriptor_type: str | None
+    sha256: str
+    size: int
+    url: str
+
+    @classmethod
+    def of(cls, tool: Tool, version: ToolVersion, file: VersionFile) -> FileOut:
+        """The API view of a file."""
+        return cls(
+            path=file.path,
+            file_type=file.file_type,
+            descriptor_type=file.descriptor_type,
+            sha256=file.sha256,
+            size=file.size,
+            url=f"/api/tools/{tool.id}/versions/{version.name}/files/{file.path}",
+        )
+
+
+class VersionOut(BaseModel):
+    """A version with its images and files."""
+
+    name: str
+    hidden: bool
+    is_default: bool
+    images: list[ImageModel]
+    files: list[FileOut]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, tool: Tool, version: ToolVersion) -> VersionOut:
+        """The API view of a version."""
+        return cls(
+            name=version.name,
+            hidden=version.hidden,
+            is_default=tool.default_version_id == version.id,
+            images=[ImageModel.of(image) for image in version.images],
+            files=[FileOut.of(tool, version, file) for file in version.files],
+            created_at=version.created_at,
+            updated_at=version.updated_at,
+        )
+
+
+class VersionList(BaseModel):
+    """A tool's versions visible to the caller."""
+
+    items: list[VersionOut]
+    total: int
+
+
+class ToolOut(BaseModel):
+    """A tool as the caller may see it (maintainer-only fields left out for others)."""
+
+    id: int
+    path: str
+    registry: str
+    registry_name: str
+    host: str
+    repository: str
+    toolname: str | None
+    namespace: str
+    name: str
+    image: str
+    site_url: str | None
+    private: bool
+    published: bool
+    description: str
+    descriptor_types: list[str]
+    default_version: str | None
+    versions: list[str]
+    maintainers: list[str]
+    maintainer_email: str | None = None
+    source: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+
+    @classmethod
+    def of(cls, tool: Tool, user: User | None, catalog: Catalog) -> ToolOut:
+        """The API view of a tool for this caller."""
+        registry = registry_of(catalog, tool)
+        insider = can_change(tool, user) or (user is not None and user.is_admin)
+        default = tool.default_version
+        return cls(
+            id=tool.id,
+            path=tool.path,
+            registry=registry.id,
+            registry_name=registry.name,
+            host=tool.host,
+            repository=tool.repository,
+            toolname=tool.toolname,
+            namespace=tool.namespace,
+            name=tool.name,
+            image=f"{tool.host}/{tool.repository}",
+            site_url=registry.site_url(tool.host, tool.repository),
+            private=tool.private,
+            published=tool.published,
+            description=tool.description,
+            descriptor_types=[kind for kind in tool.descriptor_types.split(",") if kind],
+            default_version=default.name if default and (insider or not default.hidden) else None,
+            versions=[version.name for version in visible_versions(tool, user)],
+            maintainers=[maintainer.user.username for maintainer in tool.maintainers],
+            maintainer_email=tool.maintainer_email if insider else None,
+            source=tool.source if insider or tool.source is None else _public_source(tool.source),
+            created_at=tool.created_at,
+            updated_at=tool.updated_at,
+            published_at=tool.published_at,
+        )
+
+
+def _public_source(source: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: source[key]
+        for key in ("git_url", "dockerfile_path", "descriptor_paths")
+        if key in source
+    }
+
+
+class ToolList(BaseModel):
+    """A page of tools."""
+
+    items: list[ToolOut]
+    total: int
+    total_exact: bool = True
+    limit: int
+    offset: int
