@@ -36,6 +36,9 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.DockyardError], int], ...] = (
     (errors.Conflict, 409),
     (errors.RateLimited, 429),
     (errors.DatabaseUnavailable, 503),
+    (errors.RegistryHostRefused, 422),
+    (errors.RegistryRateLimited, 503),
+    (errors.RegistryError, 502),
     (errors.ConfigurationError, 500),
 )
 

@@ -16,7 +16,15 @@ and never contain a secret.
     ├── PermissionDenied            authenticated, but not allowed to do this
     ├── NotFound                    no such thing, or not visible to the caller
     ├── Conflict                    the change collides with something stored
-    └── RateLimited                 too many attempts; try again later
+    ├── RateLimited                 too many attempts; try again later
+    └── RegistryError               a container registry failed or refused (names it)
+        ├── RegistryUnavailable     unreachable, timed out, or a server error
+        ├── RegistryAuthFailed      credentials missing or refused, or the token server failed
+        ├── RegistryRateLimited     429 from the registry, with how long to wait
+        ├── RegistryNotFound        no such repository, tag or manifest
+        ├── RegistryProtocolError   an answer that breaks the OCI Distribution spec
+        ├── UnsupportedManifest     a manifest dockyard cannot read (schema 1)
+        └── RegistryHostRefused     a host on a private network, refused to prevent SSRF
 """
 
 from __future__ import annotations
@@ -104,3 +112,64 @@ class RateLimited(DockyardError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RegistryError(DockyardError):
+    """A container registry failed or refused; the message names registry and repository."""
+
+    code = "registry_error"
+
+    def __init__(
+        self, message: str, *, host: str = "", repository: str = "", oci_code: str | None = None
+    ) -> None:
+        where = f"{host}/{repository}" if repository else host
+        super().__init__(f"{where}: {message}" if where else message)
+        self.host = host
+        self.repository = repository
+        self.oci_code = oci_code
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry could not be reached, timed out or answered with a server error."""
+
+    code = "registry_unavailable"
+
+
+class RegistryAuthFailed(RegistryError):
+    """The registry (or its token server) refused or needs credentials."""
+
+    code = "registry_auth_failed"
+
+
+class RegistryRateLimited(RegistryError):
+    """The registry asked to slow down; `retry_after` is in seconds."""
+
+    code = "registry_rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, **where: str) -> None:
+        super().__init__(message, **where)
+        self.retry_after = retry_after
+
+
+class RegistryNotFound(RegistryError):
+    """The repository, tag or manifest does not exist (or is not visible with these rights)."""
+
+    code = "registry_not_found"
+
+
+class RegistryProtocolError(RegistryError):
+    """An answer that breaks the OCI Distribution spec (bad JSON, wrong digest, ...)."""
+
+    code = "registry_protocol_error"
+
+
+class UnsupportedManifest(RegistryError):
+    """A manifest format dockyard does not read, such as Docker schema 1."""
+
+    code = "unsupported_manifest"
+
+
+class RegistryHostRefused(RegistryError):
+    """A registry host, redirect or token realm that resolves to a private address."""
+
+    code = "registry_host_refused"

@@ -1,0 +1,524 @@
+"""The OCI client against a real registry (three auth modes) and against scripted answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dockyard.errors import (
+    RegistryAuthFailed,
+    RegistryHostRefused,
+    RegistryNotFound,
+    RegistryProtocolError,
+    RegistryRateLimited,
+    RegistryUnavailable,
+    UnsupportedManifest,
+)
+from dockyard.registries.oci import (
+    ACCEPT,
+    Credentials,
+    HostGuard,
+    RegistryClient,
+    Repository,
+    base_url_for,
+)
+from tests.registries.local_registry import LocalRegistry, digest_of, run_registry
+
+OPEN_GUARD = HostGuard(allow_private=True)
+
+
+@pytest.fixture(scope="session", params=["open", "htpasswd", "token"])
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalRegistry]:
+    with run_registry(
+        request.param, tmp_path_factory.mktemp(f"registry-{request.param}")
+    ) as running:
+        yield running
+
+
+def repo(
+    registry: LocalRegistry, name: str, credentials: tuple[str, str] | None = None
+) -> Repository:
+    creds = credentials or registry.pull_credentials
+    return Repository(
+        host=registry.host,
+        name=name,
+        base_url=base_url_for(registry.host),
+        credentials=Credentials(*creds) if creds else None,
+    )
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+async def _with_client(action: Callable[[RegistryClient], Any], **kwargs: Any) -> Any:
+    async with RegistryClient(guard=kwargs.pop("guard", OPEN_GUARD), **kwargs) as client:
+        return await action(client)
+
+
+def test_tags_digests_and_platforms_match_what_was_pushed(registry: LocalRegistry) -> None:
+    single = registry.push_image("lab/single", "1.0", architecture="arm64", variant="v8")
+    index = registry.push_index(
+        "lab/multi", "2.0", [("linux", "amd64", None), ("linux", "arm64", "v8")], attestation=True
+    )
+    registry.push_image("lab/single", "latest", architecture="arm64", variant="v8")
+
+    async def action(client: RegistryClient) -> Any:
+        tags = await client.list_tags(repo(registry, "lab/single"))
+        head = await client.head_manifest(repo(registry, "lab/multi"), "2.0")
+        _, single_images = await client.platform_images(repo(registry, "lab/single"), "1.0")
+        multi_head, multi_images = await client.platform_images(repo(registry, "lab/multi"), "2.0")
+        return tags, head, single_images, multi_head, multi_images
+
+    tags, head, single_images, multi_head, multi_images = run(_with_client(action))
+    assert sorted(tags) == ["1.0", "latest"]
+    assert head.digest == index == multi_head.digest
+    [image] = single_images
+    assert (image.digest, image.os, image.architecture, image.variant) == (
+        single,
+        "linux",
+        "arm64",
+        "v8",
+    )
+    manifest = json.loads(registry.raw_manifest("lab/single", "1.0"))
+    assert image.size == manifest["config"]["size"] + sum(
+        layer["size"] for layer in manifest["layers"]
+    )
+    assert (
+        image.created is not None
+        and image.created.isoformat() == "2024-05-01T12:00:00.123456+00:00"
+    )
+    assert [(i.os, i.architecture, i.variant) for i in multi_images] == [
+        ("linux", "amd64", None),
+        ("linux", "arm64", "v8"),
+    ]
+    entries = json.loads(registry.raw_manifest("lab/multi", "2.0"))["manifests"]
+    assert [i.digest for i in multi_images] == [e["digest"] for e in entries[:2]]
+
+
+def test_results_agree_with_skopeo_inspect_raw(registry: LocalRegistry) -> None:
+    registry.push_index(
+        "lab/skopeo", "1.0", [("linux", "amd64", None), ("linux", "arm", "v7")], salt="skopeo"
+    )
+    command = ["skopeo", "inspect", "--raw", "--tls-verify=false"]
+    if registry.pull_credentials:
+        command += ["--creds", ":".join(registry.pull_credentials)]
+    raw = subprocess.run(
+        [*command, f"docker://{registry.host}/lab/skopeo:1.0"], capture_output=True, check=True
+    ).stdout
+    index = json.loads(raw)
+
+    head, images = run(
+        _with_client(lambda client: client.platform_images(repo(registry, "lab/skopeo"), "1.0"))
+    )
+    assert head.digest == digest_of(raw)
+    assert [i.digest for i in images] == [entry["digest"] for entry in index["manifests"]]
+    for image, entry in zip(images, index["manifests"], strict=True):
+        platform_raw = subprocess.run(
+            [*command, f"docker://{registry.host}/lab/skopeo@{entry['digest']}"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        platform = json.loads(platform_raw)
+        assert image.size == platform["config"]["size"] + sum(
+            layer["size"] for layer in platform["layers"]
+        )
+        assert (image.os, image.architecture, image.variant) == (
+            entry["platform"]["os"],
+            entry["platform"]["architecture"],
+            entry["platform"].get("variant"),
+        )
+
+
+def test_a_missing_tag_is_not_found_with_the_oci_code(registry: LocalRegistry) -> None:
+    registry.push_image("lab/missing", "1.0")
+    with pytest.raises(RegistryNotFound) as caught:
+        run(
+            _with_client(lambda client: client.head_manifest(repo(registry, "lab/missing"), "nope"))
+        )
+    assert caught.value.host == registry.host
+    assert caught.value.repository == "lab/missing"
+
+
+def test_without_credentials_a_protected_registry_says_what_is_needed(
+    registry: LocalRegistry,
+) -> None:
+    if registry.mode == "open":
+        pytest.skip("the open registry needs no credentials")
+    anonymous = Repository(host=registry.host, name="lab/single", base_url=registry.url)
+    with pytest.raises(RegistryAuthFailed, match=r"needs credentials|refused anonymous access"):
+        run(_with_client(lambda client: client.list_tags(anonymous)))
+
+
+def test_wrong_credentials_are_refused_without_echoing_them(registry: LocalRegistry) -> None:
+    if registry.mode == "open":
+        pytest.skip("the open registry needs no credentials")
+    wrong = repo(registry, "lab/single", ("robot", "not-the-password-xyz"))
+    with pytest.raises(RegistryAuthFailed) as caught:
+        run(_with_client(lambda client: client.list_tags(wrong)))
+    assert "refused the credentials" in caught.value.message
+    assert "not-the-password-xyz" not in caught.value.message
+
+
+def test_tokens_are_cached_per_scope(tmp_path: Path) -> None:
+    with run_registry("token", tmp_path) as registry:
+        registry.push_image("lab/cached", "1.0")
+        registry.push_image("lab/cached", "2.0")
+        assert registry.token_server is not None
+        before = registry.token_server.requests
+
+        async def action(client: RegistryClient) -> None:
+            for tag in ("1.0", "2.0", "1.0"):
+                await client.head_manifest(repo(registry, "lab/cached"), tag)
+            await client.list_tags(repo(registry, "lab/cached"))
+
+        run(_with_client(action))
+        assert registry.token_server.requests - before == 1
+
+
+def test_a_failing_token_server_is_an_auth_failure_naming_it(tmp_path: Path) -> None:
+    with run_registry("token", tmp_path) as registry:
+        assert registry.token_server is not None
+        registry.token_server.failing = True
+        with pytest.raises(RegistryAuthFailed, match=r"token server answered 500"):
+            run(_with_client(lambda client: client.list_tags(repo(registry, "lab/x"))))
+
+
+def test_loopback_registries_are_refused_unless_the_operator_allows_them(
+    registry: LocalRegistry,
+) -> None:
+    with pytest.raises(RegistryHostRefused, match="DOCKYARD_ALLOW_PRIVATE_NETWORK_REGISTRIES"):
+        run(
+            _with_client(
+                lambda client: client.list_tags(repo(registry, "lab/single")), guard=HostGuard()
+            )
+        )
+    token_host = [registry.token_server.realm.split("/")[2]] if registry.token_server else []
+    trusted = HostGuard(trusted_hosts=[registry.host, *token_host])
+    run(_with_client(lambda client: client.list_tags(repo(registry, "lab/single")), guard=trusted))
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.0.0.5",
+        "192.168.1.1",
+        "172.16.0.1",
+        "169.254.169.254",
+        "127.0.0.1",
+        "::1",
+        "fe80::1",
+        "::ffff:10.0.0.1",
+        "100.64.0.1",
+    ],
+)
+def test_private_and_metadata_addresses_are_refused(address: str) -> None:
+    async def resolve(host: str, port: int) -> list[str]:
+        return [address]
+
+    with pytest.raises(RegistryHostRefused):
+        asyncio.run(HostGuard(resolve=resolve).check("https://registry.example.org/v2/"))
+
+
+def test_public_addresses_pass_the_guard() -> None:
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]
+
+    asyncio.run(HostGuard(resolve=resolve).check("https://registry.example.org/v2/"))
+
+
+# --- registry behaviour a local registry lacks, through httpx.MockTransport ------------------
+
+PUBLIC = HostGuard(resolve=lambda host, port: _public())
+
+
+async def _public() -> list[str]:
+    return ["93.184.216.34"]
+
+
+def scripted(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> RegistryClient:
+    sleeps: list[float] = kwargs.pop("sleeps", [])
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    return RegistryClient(
+        guard=PUBLIC, transport=httpx.MockTransport(handler), sleep=sleep, **kwargs
+    )
+
+
+HUB = Repository(host="docker.io", name="library/ubuntu", base_url="https://registry-1.docker.io")
+
+
+def test_tag_pages_follow_the_link_header_verbatim() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if "page=opaque-token-2" in str(request.url):
+            return httpx.Response(200, json={"name": "library/ubuntu", "tags": ["c"]})
+        return httpx.Response(
+            200,
+            json={"tags": ["a", "b"]},
+            headers={"Link": '</v2/library/ubuntu/tags/list?page=opaque-token-2&n=2>; rel="next"'},
+        )
+
+    async def action() -> list[str]:
+        async with scripted(handler) as client:
+            return await client.list_tags(HUB)
+
+    assert asyncio.run(action()) == ["a", "b", "c"]
+    assert (
+        seen[1]
+        == "https://registry-1.docker.io/v2/library/ubuntu/tags/list?page=opaque-token-2&n=2"
+    )
+
+
+def test_429_waits_for_retry_after_then_succeeds() -> None:
+    answers = iter(
+        [
+            httpx.Response(429, headers={"Retry-After": "7"}),
+            httpx.Response(200, json={"tags": ["x"]}),
+        ]
+    )
+    sleeps: list[float] = []
+
+    async def action() -> list[str]:
+        async with scripted(lambda request: next(answers), sleeps=sleeps) as client:
+            return await client.list_tags(HUB)
+
+    assert asyncio.run(action()) == ["x"]
+    assert sleeps == [7.0]
+
+
+def test_a_long_retry_after_is_reported_instead_of_waited_for() -> None:
+    async def action() -> None:
+        async with scripted(
+            lambda request: httpx.Response(
+                429,
+                headers={"Retry-After": "3600"},
+                json={"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]},
+            )
+        ) as client:
+            await client.list_tags(HUB)
+
+    with pytest.raises(RegistryRateLimited) as caught:
+        asyncio.run(action())
+    assert caught.value.retry_after == 3600
+
+
+def test_server_errors_are_retried_a_little_then_reported() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(
+            503, json={"errors": [{"code": "UNAVAILABLE", "message": "maintenance"}]}
+        )
+
+    async def action() -> None:
+        async with scripted(handler) as client:
+            await client.list_tags(HUB)
+
+    with pytest.raises(RegistryUnavailable, match="server error 503: maintenance") as caught:
+        asyncio.run(action())
+    assert caught.value.oci_code == "UNAVAILABLE"
+    assert len(calls) == 3
+
+
+def test_timeouts_and_unreachable_hosts_are_unavailable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("slow", request=request)
+
+    async def action() -> None:
+        async with scripted(handler) as client:
+            await client.list_tags(HUB)
+
+    with pytest.raises(RegistryUnavailable, match="timed out"):
+        asyncio.run(action())
+
+
+def test_credentials_are_not_forwarded_to_another_host_on_redirect() -> None:
+    seen: list[tuple[str, str | None]] = []
+    config = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"digest": digest_of(config), "size": len(config)},
+            "layers": [],
+        }
+    ).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.host, request.headers.get("authorization")))
+        if request.url.host == "cdn.example.net":
+            return httpx.Response(200, content=config)
+        if request.headers.get("authorization") is None:
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="lab"'})
+        if "/blobs/" in request.url.path:
+            return httpx.Response(307, headers={"Location": "https://cdn.example.net/blob?sig=abc"})
+        return httpx.Response(
+            200,
+            content=manifest,
+            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
+
+    repository = Repository(
+        host="lab.example.org",
+        name="ns/img",
+        base_url="https://lab.example.org",
+        credentials=Credentials("u", "p"),
+    )
+
+    async def action() -> None:
+        async with scripted(handler) as client:
+            await client.platform_images(repository, "1.0")
+
+    asyncio.run(action())
+    assert seen[-1] == ("cdn.example.net", None)
+    assert [auth is not None for host, auth in seen if host == "lab.example.org"] == [
+        False,
+        True,
+        True,
+    ]
+
+
+def test_the_same_accept_list_is_sent_on_head_and_get() -> None:
+    accepts: list[str | None] = []
+    config = b"{}"
+    manifest = json.dumps(
+        {"schemaVersion": 2, "config": {"digest": digest_of(config), "size": 2}, "layers": []}
+    ).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/manifests/" in request.url.path:
+            accepts.append(request.headers.get("accept"))
+            return httpx.Response(
+                200,
+                content=manifest if request.method == "GET" else b"",
+                headers={
+                    "Docker-Content-Digest": digest_of(manifest),
+                    "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                },
+            )
+        return httpx.Response(200, content=config)
+
+    async def action() -> None:
+        async with scripted(handler) as client:
+            await client.head_manifest(HUB, "latest")
+            await client.platform_images(HUB, "latest")
+
+    asyncio.run(action())
+    assert accepts == [ACCEPT, ACCEPT]
+
+
+def test_schema_1_manifests_are_refused_with_advice() -> None:
+    body = json.dumps(
+        {"schemaVersion": 1, "name": "library/ubuntu", "tag": "old", "fsLayers": []}
+    ).encode()
+
+    async def action() -> None:
+        async with scripted(
+            lambda request: httpx.Response(
+                200,
+                content=body,
+                headers={
+                    "Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws"
+                },
+            )
+        ) as client:
+            await client.platform_images(HUB, "old")
+
+    with pytest.raises(UnsupportedManifest, match="schema 1"):
+        asyncio.run(action())
+
+
+def test_a_manifest_whose_content_does_not_match_its_digest_is_refused() -> None:
+    async def action() -> None:
+        async with scripted(
+            lambda request: httpx.Response(200, content=b'{"schemaVersion": 2}')
+        ) as client:
+            await client.get_manifest(HUB, "sha256:" + "0" * 64)
+
+    with pytest.raises(RegistryProtocolError, match="arrived with content of digest"):
+        asyncio.run(action())
+
+
+def test_oversized_and_garbage_answers_are_protocol_errors() -> None:
+    async def huge() -> None:
+        async with scripted(
+            lambda request: httpx.Response(200, content=b"x" * (4 * 1024 * 1024 + 1))
+        ) as client:
+            await client.get_manifest(HUB, "latest")
+
+    async def garbage() -> None:
+        async with scripted(
+            lambda request: httpx.Response(200, content=b"<html>oops</html>")
+        ) as client:
+            await client.list_tags(HUB)
+
+    with pytest.raises(RegistryProtocolError, match="larger than"):
+        asyncio.run(huge())
+    with pytest.raises(RegistryProtocolError, match="not valid JSON"):
+        asyncio.run(garbage())
+
+
+def test_docker_hub_rate_limit_headers_are_recorded() -> None:
+    async def action() -> dict[str, int]:
+        async with scripted(
+            lambda request: httpx.Response(
+                200, json={"tags": []}, headers={"ratelimit-remaining": "76;w=21600"}
+            )
+        ) as client:
+            await client.list_tags(HUB)
+            return client.rate_limit_remaining
+
+    assert asyncio.run(action()) == {"docker.io": 76}
+
+
+def test_bearer_challenges_fetch_a_token_once_and_use_it() -> None:
+    token_calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.docker.io":
+            token_calls.append(str(request.url))
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 300})
+        if request.headers.get("authorization") != "Bearer tok":
+            return httpx.Response(
+                401,
+                headers={
+                    "WWW-Authenticate": 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull"'
+                },
+            )
+        return httpx.Response(200, json={"tags": ["22.04"]})
+
+    async def action() -> list[str]:
+        async with scripted(handler) as client:
+            await client.list_tags(HUB)
+            return await client.list_tags(HUB)
+
+    assert asyncio.run(action()) == ["22.04"]
+    assert token_calls == [
+        "https://auth.docker.io/token?scope=repository%3Alibrary%2Fubuntu%3Apull&service=registry.docker.io"
+    ]
+
+
+def test_base_urls_use_plain_http_only_for_loopback_or_insecure_hosts() -> None:
+    assert base_url_for("127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert base_url_for("localhost:5000") == "http://localhost:5000"
+    assert base_url_for("[::1]:5000") == "http://[::1]:5000"
+    assert base_url_for("quay.io") == "https://quay.io"
+    assert (
+        base_url_for("docker.io", api_host="registry-1.docker.io") == "https://registry-1.docker.io"
+    )
+    assert base_url_for("lab.example.org:5000", insecure=True) == "http://lab.example.org:5000"
