@@ -28,6 +28,7 @@ from dockyard.accounts import services as accounts
 from dockyard.accounts.models import User
 from dockyard.app import create_app
 from dockyard.settings import Settings
+from tests.registries.local_registry import LocalRegistry, run_registry
 
 POSTGRESQL_SERVER = os.environ.get(
     "DOCKYARD_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -108,6 +109,7 @@ def settings(database_url: str, engine: Engine, tmp_path: Path) -> Settings:
         database_url=database_url,
         data_dir=tmp_path,
         secret_key=SecretStr(TEST_SECRET_KEY),
+        allow_private_network_registries=True,
     )
 
 
@@ -151,6 +153,7 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("live"),
         secret_key=SecretStr(TEST_SECRET_KEY),
+        allow_private_network_registries=True,
     )
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -169,3 +172,21 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     server.should_exit = True
     thread.join(timeout=10)
     listener.close()
+
+
+@pytest.fixture(scope="session", params=["open", "htpasswd", "token"])
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalRegistry]:
+    """Debian's docker-registry on loopback: no auth, htpasswd (Basic) or token (Bearer)."""
+    with run_registry(
+        request.param, tmp_path_factory.mktemp(f"registry-{request.param}")
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def open_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """A registry without auth, for tests about refresh behaviour rather than auth."""
+    with run_registry("open", tmp_path_factory.mktemp("registry-open-only")) as running:
+        yield running

@@ -59,7 +59,11 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 def get_caller(request: Request, session: SessionDep) -> User | None:
     """The user a `Authorization: Bearer` token names; None for anonymous requests."""
-    header = request.headers.get("authorization")
+    return caller_from_header(session, request.headers.get("authorization"))
+
+
+def caller_from_header(session: Session, header: str | None) -> User | None:
+    """The user an Authorization header's bearer token names; None without a header."""
     if not header:
         return None
     scheme, _, credentials = header.partition(" ")

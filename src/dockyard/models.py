@@ -1,11 +1,21 @@
 """Imports every model module so that `Base.metadata` knows the whole schema."""
 
 from dockyard.accounts.models import ApiToken, User
-from dockyard.tools.models import Tool, ToolMaintainer, ToolVersion, VersionFile, VersionImage
+from dockyard.tools.models import (
+    DigestChange,
+    Tool,
+    ToolCredential,
+    ToolMaintainer,
+    ToolVersion,
+    VersionFile,
+    VersionImage,
+)
 
 __all__ = [
     "ApiToken",
+    "DigestChange",
     "Tool",
+    "ToolCredential",
     "ToolMaintainer",
     "ToolVersion",
     "User",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy import Engine
 
 from dockyard.accounts.models import User
 from dockyard.cli import main
+from tests.registries.local_registry import LocalRegistry
 
 MakeUser = Callable[..., tuple[User, str]]
 ECR = "312767926603.dkr.ecr.us-west-2.amazonaws.com"
@@ -189,3 +191,62 @@ def test_maintainers_are_managed_from_the_cli(
     ok(cli("register", "quay.io/ns/img"))
     assert "ada, grace" in ok(cli("maintainers", "add", "quay.io/ns/img", "grace")).stdout
     assert "grace" in ok(cli("maintainers", "remove", "quay.io/ns/img", "ada")).stdout
+
+
+def test_refresh_shows_progress_and_fills_in_versions(
+    cli: Callable[..., Result], open_registry: LocalRegistry
+) -> None:
+    repository = f"cli/refresh-{uuid.uuid4().hex[:8]}"
+    open_registry.push_image(repository, "1.0", salt="cli1")
+    open_registry.push_index(
+        repository, "2.0", [("linux", "amd64", None), ("linux", "arm64", "v8")], salt="cli2"
+    )
+    path = f"{open_registry.host}/{repository}"
+    ok(cli("register", path))
+    result = ok(cli("refresh", path))
+    assert "2 tag(s) to read" in result.stderr
+    assert "[2/2]" in result.stderr
+    assert "refreshed" in result.stdout and "2 added" in result.stdout
+    shown = ok(cli("show", path))
+    assert "linux/amd64, linux/arm64/v8" in shown.stdout
+    again = json.loads(ok(cli("refresh", path, "--json")).stdout)
+    assert sorted(again["unchanged"]) == ["1.0", "2.0"]
+    assert again["requests"].get("GET manifest", 0) == 0
+
+
+def test_refresh_of_an_unreachable_registry_fails_in_one_line(cli: Callable[..., Result]) -> None:
+    ok(cli("register", "127.0.0.1:1/nowhere/img"))
+    error(cli("refresh", "127.0.0.1:1/nowhere/img"), "unreachable")
+
+
+def test_credentials_are_write_only(
+    cli: Callable[..., Result], live_server: str, engine: Engine
+) -> None:
+    ok(
+        cli(
+            "register",
+            "quay.io/ns/private-img",
+            "--private",
+            "--maintainer-email",
+            "ada@example.org",
+        )
+    )
+    ok(
+        cli(
+            "credentials",
+            "set",
+            "quay.io/ns/private-img",
+            "--username",
+            "robot",
+            "--password-stdin",
+            stdin="hunter2-token\n",
+        )
+    )
+    shown = ok(cli("show", "quay.io/ns/private-img", "--json"))
+    assert "hunter2" not in shown.stdout
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        secrets = connection.execute(text("SELECT secret FROM tool_credentials")).scalars().all()
+    assert secrets and all("hunter2" not in secret for secret in secrets)
+    ok(cli("credentials", "clear", "quay.io/ns/private-img"))

@@ -386,8 +386,11 @@ def run_registry(mode: str, directory: Path) -> Iterator[LocalRegistry]:
         ]
     config = directory / "config.yml"
     config.write_text("\n".join(lines) + "\n")
+    # The log goes to a file: a pipe nobody reads fills up and stalls the registry.
+    log_path = directory / "registry.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
-        [REGISTRY_BINARY, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [REGISTRY_BINARY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
     )
     registry = LocalRegistry(mode=mode, port=port, process=process, token_server=token_server)
     try:
@@ -398,13 +401,12 @@ def run_registry(mode: str, directory: Path) -> Iterator[LocalRegistry]:
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    error = process.stderr.read().decode() if process.stderr else ""
+                    error = log_path.read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"docker-registry did not start: {error}") from None
                 time.sleep(0.05)
         yield registry
     finally:
         registry.stop()
-        if process.stderr:
-            process.stderr.close()
+        log.close()
         if token_server is not None:
             token_server.close()

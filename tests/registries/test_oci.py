@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,6 @@ from dockyard.registries.oci import (
 from tests.registries.local_registry import LocalRegistry, digest_of, run_registry
 
 OPEN_GUARD = HostGuard(allow_private=True)
-
-
-@pytest.fixture(scope="session", params=["open", "htpasswd", "token"])
-def registry(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalRegistry]:
-    with run_registry(
-        request.param, tmp_path_factory.mktemp(f"registry-{request.param}")
-    ) as running:
-        yield running
 
 
 def repo(

@@ -352,3 +352,60 @@ def test_concurrent_registrations_of_one_path_yield_one_tool_and_clean_409s(
     assert statuses.count(409) == len(statuses) - 1
     with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
         assert session.scalar(select(func.count()).select_from(Tool)) == 1
+
+
+def test_refresh_needs_a_maintainer(client: TestClient, make_user: MakeUser) -> None:
+    _, ada = make_user("ada")
+    _, grace = make_user("grace")
+    tool = register(client, ada).json()
+    assert client.post(f"/api/tools/{tool['id']}/refresh").status_code == 401
+    assert client.post(f"/api/tools/{tool['id']}/refresh", headers=bearer(grace)).status_code == 404
+
+
+def test_credentials_are_never_returned(client: TestClient, make_user: MakeUser) -> None:
+    _, ada = make_user("ada")
+    tid = register(client, ada).json()["id"]
+    assert client.get(f"/api/tools/{tid}/credentials", headers=bearer(ada)).json() == {
+        "configured": False,
+        "kind": None,
+        "username": None,
+        "updated_at": None,
+    }
+    assert (
+        client.put(
+            f"/api/tools/{tid}/credentials",
+            json={"username": "robot", "password": "pw-123"},
+            headers=bearer(ada),
+        ).status_code
+        == 204
+    )
+    shown = client.get(f"/api/tools/{tid}/credentials", headers=bearer(ada))
+    assert shown.json()["configured"] is True
+    assert "pw-123" not in shown.text
+    wrong_kind = client.put(
+        f"/api/tools/{tid}/credentials",
+        json={"kind": "aws", "username": "AKIA", "password": "x"},
+        headers=bearer(ada),
+    )
+    assert wrong_kind.status_code == 422
+    assert client.delete(f"/api/tools/{tid}/credentials", headers=bearer(ada)).status_code == 204
+    assert (
+        client.get(f"/api/tools/{tid}/credentials", headers=bearer(ada)).json()["configured"]
+        is False
+    )
+
+
+def test_a_tag_pattern_must_be_a_regular_expression(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    _, ada = make_user("ada")
+    tid = register(client, ada).json()["id"]
+    response = client.patch(f"/api/tools/{tid}", json={"tag_pattern": "v[0-9"}, headers=bearer(ada))
+    assert response.status_code == 422
+    assert "not a valid regular expression" in response.json()["error"]["message"]
+    assert (
+        client.patch(
+            f"/api/tools/{tid}", json={"tag_pattern": r"v[0-9]+"}, headers=bearer(ada)
+        ).json()["tag_pattern"]
+        == r"v[0-9]+"
+    )

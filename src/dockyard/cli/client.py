@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -59,6 +60,26 @@ class ApiClient:
     def close(self) -> None:
         """Close the connections."""
         self._http.close()
+
+    def stream_lines(self, method: str, path: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Send one request and yield the JSON objects of an NDJSON answer as they arrive."""
+        headers = {"Accept": "application/x-ndjson", **kwargs.pop("headers", {})}
+        try:
+            with self._http.stream(method, path, headers=headers, **kwargs) as response:
+                if response.is_error:
+                    response.read()
+                    try:
+                        body = response.json()
+                    except json.JSONDecodeError:
+                        body = None
+                    raise ApiError(_error_message(response, body))
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.TransportError as error:
+            raise ApiError(
+                f"lost the connection to dockyard at {self.url} ({type(error).__name__})"
+            ) from None
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,7 @@ def list_tools(client: ApiClient, /, query: str | None, as_json: bool, **filters
 @click.option("--maintainer-email")
 @click.option("--private/--public", "private", default=None)
 @click.option("--default-version")
+@click.option("--tag-pattern", help="Only tags matching this regular expression become versions.")
 @json_option
 @pass_client
 def update(client: ApiClient, /, tool_ref: str, as_json: bool, **changes: Any) -> None:
@@ -189,6 +191,78 @@ def delete(client: ApiClient, tool_ref: str, yes: bool) -> None:
         click.confirm(f"delete {found['path']} and all its versions?", abort=True, err=True)
     client.request("DELETE", f"/api/tools/{found['id']}")
     click.echo(f"deleted {found['path']}")
+
+
+@tool.command()
+@click.argument("tool_ref", metavar="TOOL")
+@json_option
+@pass_client
+def refresh(client: ApiClient, tool_ref: str, as_json: bool) -> None:
+    """Read TOOL's tags, digests and platforms from its registry now, showing progress."""
+    found = client.find_tool(tool_ref)
+    report: dict[str, Any] | None = None
+    for event in client.stream_lines("POST", f"/api/tools/{found['id']}/refresh"):
+        kind = event.get("event")
+        if kind == "tags":
+            click.echo(f"{found['path']}: {event['total']} tag(s) to read", err=True)
+        elif kind == "tag":
+            if "problem" in event:
+                state = f"problem: {event['problem']}"
+            else:
+                state = f"{event['digest'][:19]}{'' if event.get('changed') else ' (unchanged)'}"
+            click.echo(f"  [{event['done']}/{event['total']}] {event['tag']}  {state}", err=True)
+        elif kind == "done":
+            report = event["report"]
+        elif kind in {"failed", "error"}:
+            raise ApiError(f"refresh of {found['path']} failed: {event['message']}")
+    if report is None:
+        raise ApiError("the server ended the refresh without a report; see its log")
+    if as_json:
+        echo_json(report)
+        return
+    counts = ", ".join(
+        f"{len(report[key])} {key}" for key in ("added", "updated", "moved", "removed", "unchanged")
+    )
+    click.echo(f"refreshed {report['path']}: {report['tags']} tags; {counts}")
+    for tag, problem in report["problems"].items():
+        click.echo(f"  problem with {tag}: {problem}")
+
+
+@tool.group()
+def credentials() -> None:
+    """Registry credentials the refresh uses for a private image (write-only)."""
+
+
+@credentials.command("set")
+@click.argument("tool_ref", metavar="TOOL")
+@click.option("--username", required=True, help="Registry username (or AWS access key id).")
+@click.option("--password-stdin", is_flag=True, help="Read the password or token from stdin.")
+@click.option("--aws", is_flag=True, help="The credentials are AWS keys (private ECR).")
+@pass_client
+def credentials_set(
+    client: ApiClient, tool_ref: str, username: str, password_stdin: bool, aws: bool
+) -> None:
+    """Store credentials for TOOL's registry (the secret from stdin or a prompt)."""
+    if password_stdin:
+        secret = sys.stdin.read().strip()
+    else:
+        secret = click.prompt("Password or token", hide_input=True)
+    if not secret:
+        raise ApiError("the password is empty")
+    found = client.find_tool(tool_ref)
+    body = {"kind": "aws" if aws else "basic", "username": username, "password": secret}
+    client.request("PUT", f"/api/tools/{found['id']}/credentials", json=body)
+    click.echo(f"credentials for {found['path']} saved (the secret is stored encrypted)")
+
+
+@credentials.command("clear")
+@click.argument("tool_ref", metavar="TOOL")
+@pass_client
+def credentials_clear(client: ApiClient, tool_ref: str) -> None:
+    """Forget TOOL's registry credentials."""
+    found = client.find_tool(tool_ref)
+    client.request("DELETE", f"/api/tools/{found['id']}/credentials")
+    click.echo(f"credentials for {found['path']} removed")
 
 
 @tool.group()

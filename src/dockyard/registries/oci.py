@@ -153,10 +153,12 @@ class HostGuard:
         *,
         allow_private: bool = False,
         trusted_hosts: Iterable[str] = (),
+        is_trusted: Callable[[str], bool] | None = None,
         resolve: Callable[[str, int], Awaitable[list[str]]] | None = None,
     ) -> None:
         self.allow_private = allow_private
         self.trusted_hosts = frozenset(host.lower() for host in trusted_hosts)
+        self._is_trusted = is_trusted
         self._resolve = resolve or _resolve
 
     async def check(self, url: str) -> None:
@@ -165,6 +167,8 @@ class HostGuard:
         hostname = (parts.hostname or "").lower()
         netloc = parts.netloc.rpartition("@")[2].lower()
         if self.allow_private or hostname in self.trusted_hosts or netloc in self.trusted_hosts:
+            return
+        if self._is_trusted is not None and self._is_trusted(netloc):
             return
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:

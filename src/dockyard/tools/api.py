@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from dockyard.http import CallerDep, CatalogDep, SessionDep, UserDep
+from dockyard.db import unit_of_work
+from dockyard.errors import AuthenticationRequired, ConfigurationError, DockyardError
+from dockyard.http import (
+    AppContext,
+    CallerDep,
+    CatalogDep,
+    ContextDep,
+    SessionDep,
+    UserDep,
+    caller_from_header,
+)
+from dockyard.registries.credentials import SecretBox
 from dockyard.tools import services
 from dockyard.tools.schemas import (
+    CredentialsIn,
+    CredentialsOut,
     FilesIn,
     ImageModel,
     MaintainerIn,
@@ -24,6 +41,8 @@ from dockyard.tools.schemas import (
 )
 
 router = APIRouter(prefix="/api/tools", tags=["tools"])
+log = logging.getLogger("dockyard.refresh")
+NDJSON = "application/x-ndjson"
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -222,3 +241,97 @@ def get_file(
 
 def _images(images: list[ImageModel]) -> list[services.ImageSpec]:
     return [services.ImageSpec(**image.model_dump()) for image in images]
+
+
+@router.post("/{tool_id}/refresh", response_model=None)
+async def refresh_tool(
+    tool_id: int, request: Request, context: ContextDep
+) -> JSONResponse | StreamingResponse:
+    """Read the tool's tags, digests and platforms from its registry now.
+
+    With `Accept: application/x-ndjson` the answer streams one JSON event per line as tags
+    are read (`tags`, `tag`, then `done` with the report, or `failed`/`error`).
+    """
+    from anyio import to_thread
+
+    await to_thread.run_sync(
+        _authorize_refresh, context, request.headers.get("authorization"), tool_id
+    )
+    if NDJSON in request.headers.get("accept", ""):
+        return StreamingResponse(_refresh_events(context, tool_id), media_type=NDJSON)
+    from dockyard.tools.tasks import open_refresher
+
+    async with open_refresher(context.settings, context.sessions, context.catalog) as refresher:
+        report = await refresher.refresh(tool_id)
+    return JSONResponse(report.as_dict(), status_code=502 if report.status == "failed" else 200)
+
+
+def _authorize_refresh(context: AppContext, header: str | None, tool_id: int) -> None:
+    with unit_of_work(context.sessions) as session:
+        user = caller_from_header(session, header)
+        if user is None:
+            raise AuthenticationRequired("sign in first: send 'Authorization: Bearer <token>'")
+        services.changeable_tool(session, user, tool_id)
+
+
+async def _refresh_events(context: AppContext, tool_id: int) -> AsyncIterator[str]:
+    from dockyard.tools.tasks import open_refresher
+
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    async def run() -> None:
+        try:
+            async with open_refresher(
+                context.settings, context.sessions, context.catalog
+            ) as refresher:
+                await refresher.refresh(tool_id, progress=queue.put)
+        except DockyardError as error:
+            await queue.put({"event": "error", "code": error.code, "message": error.message})
+        except Exception:
+            log.exception("refresh failed", extra={"tool_id": tool_id})
+            await queue.put(
+                {
+                    "event": "error",
+                    "code": "internal_error",
+                    "message": "the refresh failed; see the server log",
+                }
+            )
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(run())
+    while (event := await queue.get()) is not None:
+        yield json.dumps(event) + "\n"
+    await task
+
+
+@router.get("/{tool_id}/credentials")
+def get_credentials(tool_id: int, user: UserDep, session: SessionDep) -> CredentialsOut:
+    """Whether the tool has registry credentials (never the secret)."""
+    stored = services.get_credentials(session, user, tool_id)
+    if stored is None:
+        return CredentialsOut(configured=False)
+    return CredentialsOut(
+        configured=True, kind=stored.kind, username=stored.username, updated_at=stored.updated_at
+    )
+
+
+@router.put("/{tool_id}/credentials", status_code=status.HTTP_204_NO_CONTENT)
+def set_credentials(
+    tool_id: int, body: CredentialsIn, user: UserDep, session: SessionDep, context: ContextDep
+) -> Response:
+    """Store registry credentials for refreshing this tool (encrypted; write-only)."""
+    if context.settings.secret_key is None:
+        raise ConfigurationError("this server has no secret key to encrypt credentials with")
+    sealed = SecretBox(context.settings.secret_key.get_secret_value()).seal(body.password)
+    services.set_credentials(
+        session, user, tool_id, kind=body.kind, username=body.username, sealed_secret=sealed
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/{tool_id}/credentials", status_code=status.HTTP_204_NO_CONTENT)
+def delete_credentials(tool_id: int, user: UserDep, session: SessionDep) -> Response:
+    """Forget the tool's registry credentials."""
+    services.delete_credentials(session, user, tool_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

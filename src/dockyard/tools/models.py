@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -54,6 +55,12 @@ class Tool(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: Only tags that match this regular expression become versions (None: every tag).
+    tag_pattern: Mapped[str | None] = mapped_column(String(500), default=None)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: "ok", "partial" (some tags had problems) or "failed" (the registry did not answer).
+    refresh_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    refresh_message: Mapped[str | None] = mapped_column(Text, default=None)
 
     maintainers: Mapped[list[ToolMaintainer]] = relationship(
         back_populates="tool",
@@ -109,6 +116,16 @@ class ToolVersion(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: True once a refresh found this tag in the registry; such versions follow the registry.
+    from_registry: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The digest the tag points to (an index for multi-platform tags), and since when.
+    digest: Mapped[str | None] = mapped_column(String(140), default=None)
+    media_type: Mapped[str | None] = mapped_column(String(120), default=None)
+    digest_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: What went wrong reading this tag at the last refresh (None when all went well).
+    problem: Mapped[str | None] = mapped_column(Text, default=None)
+    problem_code: Mapped[str | None] = mapped_column(String(40), default=None)
 
     tool: Mapped[Tool] = relationship(back_populates="versions", foreign_keys=[tool_id])
     images: Mapped[list[VersionImage]] = relationship(
@@ -123,8 +140,44 @@ class ToolVersion(Base):
         passive_deletes=True,
         order_by="VersionFile.path",
     )
+    digest_history: Mapped[list[DigestChange]] = relationship(
+        back_populates="version",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="DigestChange.id",
+    )
 
     __table_args__ = (UniqueConstraint("tool_id", "name"),)
+
+
+class DigestChange(Base):
+    """A digest a tag pointed to before it moved, and when it moved."""
+
+    __tablename__ = "version_digest_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("tool_versions.id", ondelete="CASCADE"), index=True
+    )
+    digest: Mapped[str] = mapped_column(String(140))
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    version: Mapped[ToolVersion] = relationship(back_populates="digest_history")
+
+
+class ToolCredential(Base):
+    """A maintainer's registry credentials for one tool; the secret is encrypted at rest."""
+
+    __tablename__ = "tool_credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"), unique=True)
+    #: "basic" (username and password or token) or "aws" (access key id and secret key).
+    kind: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str] = mapped_column(String(255))
+    secret: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class VersionImage(Base):

@@ -48,6 +48,28 @@ class ToolPatch(BaseModel):
     private: bool | None = None
     default_version: str | None = None
     source: SourceIn | None = None
+    tag_pattern: str | None = Field(
+        default=None, description="only tags matching this regular expression become versions"
+    )
+
+
+class CredentialsIn(BaseModel):
+    """Registry credentials for refreshing a private image (write-only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(default="basic", description="'basic', or 'aws' for private Amazon ECR")
+    username: str = Field(min_length=1, max_length=255, description="or the AWS access key id")
+    password: str = Field(min_length=1, max_length=8192, description="or the AWS secret key")
+
+
+class CredentialsOut(BaseModel):
+    """Whether a tool has stored credentials; the secret is never returned."""
+
+    configured: bool
+    kind: str | None = None
+    username: str | None = None
+    updated_at: datetime | None = None
 
 
 class MaintainerIn(BaseModel):
@@ -144,12 +166,27 @@ class FileOut(BaseModel):
         )
 
 
+class DigestChangeOut(BaseModel):
+    """A digest the tag pointed to before it moved."""
+
+    digest: str
+    since: datetime | None
+    replaced_at: datetime
+
+
 class VersionOut(BaseModel):
-    """A version with its images and files."""
+    """A version with its images, files and what the registry last said of its tag."""
 
     name: str
     hidden: bool
     is_default: bool
+    from_registry: bool
+    digest: str | None
+    media_type: str | None
+    digest_changed_at: datetime | None
+    checked_at: datetime | None
+    problem: str | None
+    digest_history: list[DigestChangeOut]
     images: list[ImageModel]
     files: list[FileOut]
     created_at: datetime
@@ -162,6 +199,16 @@ class VersionOut(BaseModel):
             name=version.name,
             hidden=version.hidden,
             is_default=tool.default_version_id == version.id,
+            from_registry=version.from_registry,
+            digest=version.digest,
+            media_type=version.media_type,
+            digest_changed_at=version.digest_changed_at,
+            checked_at=version.checked_at,
+            problem=version.problem,
+            digest_history=[
+                DigestChangeOut(digest=c.digest, since=c.since, replaced_at=c.replaced_at)
+                for c in version.digest_history
+            ],
             images=[ImageModel.of(image) for image in version.images],
             files=[FileOut.of(tool, version, file) for file in version.files],
             created_at=version.created_at,
@@ -199,6 +246,10 @@ class ToolOut(BaseModel):
     maintainers: list[str]
     maintainer_email: str | None = None
     source: dict[str, Any] | None = None
+    tag_pattern: str | None = None
+    refreshed_at: datetime | None = None
+    refresh_status: str | None = None
+    refresh_message: str | None = None
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
@@ -230,6 +281,10 @@ class ToolOut(BaseModel):
             maintainers=[maintainer.user.username for maintainer in tool.maintainers],
             maintainer_email=tool.maintainer_email if insider else None,
             source=tool.source if insider or tool.source is None else _public_source(tool.source),
+            tag_pattern=tool.tag_pattern,
+            refreshed_at=tool.refreshed_at,
+            refresh_status=tool.refresh_status,
+            refresh_message=tool.refresh_message if insider else None,
             created_at=tool.created_at,
             updated_at=tool.updated_at,
             published_at=tool.published_at,

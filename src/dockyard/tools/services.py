@@ -7,6 +7,7 @@ never commit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,14 @@ from dockyard.registries.catalog import Catalog, Registry
 from dockyard.registries.reference import DIGEST_ALGORITHMS
 from dockyard.registries.services import resolve
 from dockyard.tools import rules
-from dockyard.tools.models import Tool, ToolMaintainer, ToolVersion, VersionFile, VersionImage
+from dockyard.tools.models import (
+    Tool,
+    ToolCredential,
+    ToolMaintainer,
+    ToolVersion,
+    VersionFile,
+    VersionImage,
+)
 from dockyard.tools.search import INDEXED_SORTS, matches, query_terms
 
 MAX_PAGE = 100
@@ -229,6 +237,7 @@ def update_tool(
     private: bool | None = None,
     default_version: str | None = _UNSET,
     source: dict[str, Any] | None = _UNSET,
+    tag_pattern: str | None = _UNSET,
 ) -> Tool:
     """Change a tool's editable fields; its path and registry never change."""
     tool = changeable_tool(session, user, tool_id)
@@ -248,17 +257,71 @@ def update_tool(
         )
     if source is not _UNSET:
         tool.source = source
+    if tag_pattern is not _UNSET:
+        tool.tag_pattern = _check_tag_pattern(tag_pattern) if tag_pattern else None
     _touch(tool)
     session.flush()
     return tool
 
 
+def _check_tag_pattern(pattern: str) -> str:
+    if len(pattern) > 500:
+        raise InvalidInput("tag_pattern is longer than 500 characters")
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise InvalidInput(
+            f"tag_pattern is not a valid regular expression ({error}); for example "
+            "'v?[0-9]+(\\.[0-9]+)*' keeps release tags"
+        ) from None
+    return pattern
+
+
+def set_credentials(
+    session: Session, user: User, tool_id: int, *, kind: str, username: str, sealed_secret: str
+) -> ToolCredential:
+    """Store (or replace) a tool's registry credentials; the secret arrives sealed."""
+    tool = changeable_tool(session, user, tool_id)
+    if kind not in {"basic", "aws"}:
+        raise InvalidInput("credential kind must be 'basic' (username and password) or 'aws'")
+    if kind == "aws" and tool.registry_id != "ecr":
+        raise InvalidInput("AWS credentials are only for tools from private Amazon ECR")
+    stored = session.scalar(select(ToolCredential).where(ToolCredential.tool_id == tool.id))
+    if stored is None:
+        stored = ToolCredential(tool_id=tool.id, kind=kind, username=username, secret=sealed_secret)
+        session.add(stored)
+    else:
+        stored.kind, stored.username, stored.secret = kind, username, sealed_secret
+        stored.updated_at = utcnow()
+    session.flush()
+    return stored
+
+
+def get_credentials(session: Session, user: User, tool_id: int) -> ToolCredential | None:
+    """A tool's stored credentials (for its maintainers; the secret stays sealed)."""
+    tool = changeable_tool(session, user, tool_id)
+    return session.scalar(select(ToolCredential).where(ToolCredential.tool_id == tool.id))
+
+
+def delete_credentials(session: Session, user: User, tool_id: int) -> None:
+    """Forget a tool's registry credentials."""
+    stored = get_credentials(session, user, tool_id)
+    if stored is not None:
+        session.delete(stored)
+        session.flush()
+
+
 def registry_of(catalog: Catalog, tool: Tool) -> Registry:
     """The registry a tool was registered from (the catch-all if the operator removed it)."""
+    return registry_for(catalog, tool.registry_id, tool.host)
+
+
+def registry_for(catalog: Catalog, registry_id: str, host: str) -> Registry:
+    """A registry by id, or by host when the operator no longer defines that id."""
     try:
-        return catalog.get(tool.registry_id)
+        return catalog.get(registry_id)
     except InvalidInput:
-        return catalog.match(tool.host)
+        return catalog.match(host)
 
 
 def publish(session: Session, user: User, tool_id: int) -> Tool:
@@ -374,7 +437,7 @@ def update_version(
     if images is not None:
         version.images = _images(images)
     version.updated_at = utcnow()
-    _refresh_descriptor_types(tool)
+    refresh_derived(tool)
     _touch(tool)
     session.flush()
     return version
@@ -390,7 +453,7 @@ def delete_version(session: Session, user: User, tool_id: int, name: str) -> Non
         tool.default_version = _first_visible(tool, besides=version)
         session.flush()
     tool.versions.remove(version)
-    _refresh_descriptor_types(tool)
+    refresh_derived(tool)
     _touch(tool)
     session.flush()
 
@@ -420,7 +483,7 @@ def replace_files(
         for spec in sorted(specs, key=lambda spec: spec.path)
     )
     version.updated_at = utcnow()
-    _refresh_descriptor_types(tool)
+    refresh_derived(tool)
     _touch(tool)
     session.flush()
     return version
@@ -471,7 +534,8 @@ def _first_visible(tool: Tool, besides: ToolVersion | None = None) -> ToolVersio
     return next((v for v in tool.versions if not v.hidden and v is not besides), None)
 
 
-def _refresh_descriptor_types(tool: Tool) -> None:
+def refresh_derived(tool: Tool) -> None:
+    """Recompute what the tool keeps for search from its visible versions."""
     kinds = sorted(
         {
             file.descriptor_type

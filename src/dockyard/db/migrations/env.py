@@ -11,9 +11,16 @@ connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations through `dockyard db upgrade`, not the alembic command")
 
+
+def _in_models(obj: object, name: str | None, kind: str, reflected: bool, other: object) -> bool:
+    """Search structures are made per database by migration 0002, not by the models."""
+    return not (name or "").startswith(("tools_fts", "ix_tools_search", "search_vector"))
+
+
 context.configure(
     connection=connection,
     target_metadata=Base.metadata,
+    include_object=_in_models,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )

@@ -1,0 +1,305 @@
+"""Keeping a tool's versions in step with its registry (SPEC.md section 5).
+
+A refresh reads in three steps, so no database transaction is held open across the network:
+a snapshot of what is stored, the registry conversation, and one write that applies the
+result. A registry that fails, times out or answers garbage changes nothing that is stored;
+a tag is removed only when the registry listed the repository's tags successfully without
+it; a tag that moved keeps its previous digest in the version's history; a problem with one
+tag is recorded on that version and the other tags go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from anyio import to_thread
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dockyard.db import unit_of_work
+from dockyard.db.types import utcnow
+from dockyard.errors import NotFound, RegistryError
+from dockyard.registries.catalog import Catalog
+from dockyard.registries.credentials import CredentialResolver, StoredCredential
+from dockyard.registries.oci import (
+    ManifestHead,
+    PlatformImage,
+    RegistryClient,
+    Repository,
+    base_url_for,
+)
+from dockyard.tools import services
+from dockyard.tools.models import DigestChange, Tool, ToolCredential, ToolVersion, VersionImage
+
+TAGS_AT_ONCE = 8
+
+Progress = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    tool_id: int
+    path: str
+    registry_id: str
+    host: str
+    repository: str
+    tag_pattern: str | None
+    credential: StoredCredential | None
+    #: tag -> (digest, whether the stored images can be trusted as they are)
+    known: dict[str, tuple[str | None, bool]]
+
+
+@dataclass
+class _TagResult:
+    tag: str
+    head: ManifestHead | None = None
+    images: list[PlatformImage] | None = None
+    error: RegistryError | None = None
+
+
+@dataclass
+class RefreshReport:
+    """What a refresh found and changed."""
+
+    tool_id: int
+    path: str
+    status: str = "ok"
+    message: str | None = None
+    tags: int = 0
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return asdict(self)
+
+
+@dataclass
+class Refresher:
+    """Refreshes tools with one registry client (so tokens and manifests are shared)."""
+
+    sessions: sessionmaker[Session]
+    catalog: Catalog
+    client: RegistryClient
+    credentials: CredentialResolver
+    tags_at_once: int = TAGS_AT_ONCE
+
+    async def refresh(self, tool_id: int, *, progress: Progress | None = None) -> RefreshReport:
+        """Refresh one tool; a registry failure is reported and recorded, never raised."""
+        snapshot = await to_thread.run_sync(self._snapshot, tool_id)
+        report = RefreshReport(tool_id=tool_id, path=snapshot.path)
+        registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
+        before = dict(self.client.stats)
+        try:
+            repository = Repository(
+                host=snapshot.host,
+                name=snapshot.repository,
+                base_url=base_url_for(
+                    snapshot.host, api_host=registry.api_host, insecure=registry.insecure
+                ),
+                credentials=await self.credentials.for_tool(
+                    registry, snapshot.host, snapshot.credential
+                ),
+            )
+            tags = await self.client.list_tags(repository)
+        except RegistryError as error:
+            report.status, report.message = "failed", error.message
+            report.requests = _delta(before, self.client.stats)
+            await to_thread.run_sync(self._record_failure, tool_id, error.message)
+            await _emit(progress, {"event": "failed", "message": error.message})
+            return report
+        in_scope = _in_scope(tags, snapshot.tag_pattern)
+        report.tags = len(in_scope)
+        await _emit(progress, {"event": "tags", "total": len(in_scope)})
+        results = await self._read_tags(repository, snapshot, in_scope, progress)
+        await to_thread.run_sync(self._apply, snapshot, in_scope, results, report)
+        report.requests = _delta(before, self.client.stats)
+        await _emit(progress, {"event": "done", "report": report.as_dict()})
+        return report
+
+    # --- the three steps ----------------------------------------------------------------------
+
+    def _snapshot(self, tool_id: int) -> _Snapshot:
+        with unit_of_work(self.sessions, write=False) as session:
+            tool = session.get(Tool, tool_id)
+            if tool is None:
+                raise NotFound(f"no tool with id {tool_id}")
+            stored = session.scalar(select(ToolCredential).where(ToolCredential.tool_id == tool_id))
+            return _Snapshot(
+                tool_id=tool.id,
+                path=tool.path,
+                registry_id=tool.registry_id,
+                host=tool.host,
+                repository=tool.repository,
+                tag_pattern=tool.tag_pattern,
+                credential=StoredCredential(stored.kind, stored.username, stored.secret)
+                if stored
+                else None,
+                known={
+                    version.name: (version.digest, bool(version.images) and not version.problem)
+                    for version in tool.versions
+                    if version.from_registry
+                },
+            )
+
+    async def _read_tags(
+        self,
+        repository: Repository,
+        snapshot: _Snapshot,
+        tags: list[str],
+        progress: Progress | None,
+    ) -> list[_TagResult]:
+        limit = asyncio.Semaphore(self.tags_at_once)
+        done = 0
+
+        async def read(tag: str) -> _TagResult:
+            nonlocal done
+            async with limit:
+                result = await self._read_tag(repository, snapshot, tag)
+            done += 1
+            event: dict[str, Any] = {"event": "tag", "tag": tag, "done": done, "total": len(tags)}
+            if result.error is not None:
+                event["problem"] = result.error.message
+            elif result.head is not None:
+                event["digest"] = result.head.digest
+                event["changed"] = result.images is not None
+            await _emit(progress, event)
+            return result
+
+        return list(await asyncio.gather(*(read(tag) for tag in tags)))
+
+    async def _read_tag(self, repository: Repository, snapshot: _Snapshot, tag: str) -> _TagResult:
+        try:
+            head = await self.client.head_manifest(repository, tag)
+            stored_digest, trusted = snapshot.known.get(tag, (None, False))
+            if head.digest == stored_digest and trusted:
+                return _TagResult(tag=tag, head=head)
+            head, images = await self.client.platform_images(repository, head.digest)
+        except RegistryError as error:
+            return _TagResult(tag=tag, error=error)
+        return _TagResult(tag=tag, head=head, images=images)
+
+    def _apply(
+        self,
+        snapshot: _Snapshot,
+        in_scope: list[str],
+        results: list[_TagResult],
+        report: RefreshReport,
+    ) -> None:
+        now = utcnow()
+        with unit_of_work(self.sessions) as session:
+            tool = session.get(Tool, snapshot.tool_id)
+            if tool is None:
+                return
+            versions = {version.name: version for version in tool.versions}
+            for result in results:
+                version = versions.get(result.tag)
+                if version is None:
+                    version = ToolVersion(name=result.tag, from_registry=True)
+                    tool.versions.append(version)
+                    versions[result.tag] = version
+                    if result.error is None:
+                        report.added.append(result.tag)
+                version.from_registry = True
+                version.checked_at = now
+                if result.error is not None:
+                    version.problem = result.error.message
+                    version.problem_code = result.error.oci_code or result.error.code
+                    report.problems[result.tag] = result.error.message
+                    continue
+                version.problem = version.problem_code = None
+                assert result.head is not None
+                if result.images is None:
+                    report.unchanged.append(result.tag)
+                    continue
+                if version.digest and version.digest != result.head.digest:
+                    version.digest_history.append(
+                        DigestChange(
+                            digest=version.digest, since=version.digest_changed_at, replaced_at=now
+                        )
+                    )
+                    report.moved.append(result.tag)
+                elif result.tag not in report.added:
+                    report.updated.append(result.tag)
+                if version.digest != result.head.digest:
+                    version.digest_changed_at = now
+                version.digest = result.head.digest
+                version.media_type = result.head.media_type
+                version.images = [_image(image) for image in result.images]
+                version.updated_at = now
+            self._remove_gone(tool, set(in_scope), report)
+            if tool.default_version is None or tool.default_version.hidden:
+                tool.default_version = _preferred_default(tool)
+            services.refresh_derived(tool)
+            tool.refreshed_at = now
+            tool.refresh_status = "partial" if report.problems else "ok"
+            if report.problems:
+                report.status = "partial"
+                report.message = f"{len(report.problems)} of {report.tags} tags could not be read"
+            tool.refresh_message = report.message
+            session.flush()
+
+    def _remove_gone(self, tool: Tool, present: set[str], report: RefreshReport) -> None:
+        gone = [v for v in tool.versions if v.from_registry and v.name not in present]
+        for version in gone:
+            if tool.default_version is version:
+                tool.default_version = None
+            tool.versions.remove(version)
+            report.removed.append(version.name)
+        if gone and tool.published and not any(not v.hidden for v in tool.versions):
+            tool.published = False
+            report.message = (
+                "every tag of the published tool disappeared from the registry: it was "
+                "unpublished until a version exists again"
+            )
+
+    def _record_failure(self, tool_id: int, message: str) -> None:
+        with unit_of_work(self.sessions) as session:
+            tool = session.get(Tool, tool_id)
+            if tool is not None:
+                tool.refresh_status = "failed"
+                tool.refresh_message = message
+
+
+def _in_scope(tags: list[str], pattern: str | None) -> list[str]:
+    valid = [tag for tag in tags if re.fullmatch(r"[\w][\w.-]{0,127}", tag, re.ASCII)]
+    if pattern is None:
+        return valid
+    compiled = re.compile(pattern)
+    return [tag for tag in valid if compiled.fullmatch(tag)]
+
+
+def _preferred_default(tool: Tool) -> ToolVersion | None:
+    visible = [v for v in tool.versions if not v.hidden]
+    return next((v for v in visible if v.name == "latest"), visible[0] if visible else None)
+
+
+def _image(image: PlatformImage) -> VersionImage:
+    return VersionImage(
+        digest=image.digest,
+        os=image.os,
+        architecture=image.architecture,
+        variant=image.variant,
+        size=image.size,
+        created=image.created,
+    )
+
+
+def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {
+        key: after[key] - before.get(key, 0) for key in after if after[key] - before.get(key, 0)
+    }
+
+
+async def _emit(progress: Progress | None, event: dict[str, Any]) -> None:
+    if progress is not None:
+        await progress(event)

@@ -1,0 +1,398 @@
+"""Refresh against a real registry: versions, digests, platforms, moves, deletions, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from dockyard import db
+from dockyard.accounts import services as accounts
+from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
+from dockyard.registries.credentials import CredentialResolver, SecretBox
+from dockyard.registries.oci import HostGuard, RegistryClient
+from dockyard.tools import services
+from dockyard.tools.models import Tool
+from dockyard.tools.refresh import Refresher, RefreshReport
+from tests.conftest import TEST_SECRET_KEY
+from tests.registries.local_registry import LocalRegistry, digest_of
+
+CATALOG = Catalog(BUILTIN_REGISTRIES)
+BOX = SecretBox(TEST_SECRET_KEY)
+
+
+def register(
+    engine: Engine,
+    registry: LocalRegistry,
+    repository: str,
+    *,
+    credentials: bool = True,
+    **changes: Any,
+) -> int:
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        user = accounts.find_user(session, "ada") or accounts.create_user(
+            session, username="ada", email="ada@example.org"
+        )
+        tool = services.register_tool(
+            session, CATALOG, user, services.Registration(image=f"{registry.host}/{repository}")
+        )
+        if credentials and registry.pull_credentials:
+            username, password = registry.pull_credentials
+            services.set_credentials(
+                session,
+                user,
+                tool.id,
+                kind="basic",
+                username=username,
+                sealed_secret=BOX.seal(password),
+            )
+        if changes:
+            services.update_tool(session, CATALOG, user, tool.id, **changes)
+        return tool.id
+
+
+@asynccontextmanager
+async def refresher(engine: Engine, **client: Any) -> Any:
+    client.setdefault("guard", HostGuard(allow_private=True))
+    async with RegistryClient(**client) as registry_client:
+        yield Refresher(
+            sessions=db.make_sessionmaker(engine),
+            catalog=CATALOG,
+            client=registry_client,
+            credentials=CredentialResolver(environ={}, box=BOX),
+        )
+
+
+def refresh(engine: Engine, tool_id: int, **client: Any) -> RefreshReport:
+    async def go() -> RefreshReport:
+        async with refresher(engine, **client) as r:
+            return await r.refresh(tool_id)
+
+    return asyncio.run(go())
+
+
+def stored(engine: Engine, tool_id: int) -> dict[str, Any]:
+    with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
+        tool = session.get(Tool, tool_id)
+        assert tool is not None
+        return {
+            "status": tool.refresh_status,
+            "message": tool.refresh_message,
+            "published": tool.published,
+            "default": tool.default_version.name if tool.default_version else None,
+            "versions": {
+                v.name: {
+                    "digest": v.digest,
+                    "problem": v.problem,
+                    "history": [c.digest for c in v.digest_history],
+                    "images": [
+                        (i.digest, i.os, i.architecture, i.variant, i.size) for i in v.images
+                    ],
+                }
+                for v in tool.versions
+            },
+        }
+
+
+def unique(name: str) -> str:
+    return f"team/{name}-{uuid.uuid4().hex[:8]}"
+
+
+def test_refresh_reads_tags_digests_sizes_and_platforms_in_every_auth_mode(
+    engine: Engine, registry: LocalRegistry
+) -> None:
+    repository = unique("tool")
+    single = registry.push_image(repository, "1.0", architecture="amd64")
+    multi = registry.push_index(
+        repository, "2.0", [("linux", "amd64", None), ("linux", "arm64", "v8")], attestation=True
+    )
+    registry.push_index(repository, "latest", [("linux", "amd64", None), ("linux", "arm64", "v8")])
+    tool_id = register(engine, registry, repository)
+
+    report = refresh(engine, tool_id)
+    assert report.status == "ok", report.message
+    assert sorted(report.added) == ["1.0", "2.0", "latest"]
+    state = stored(engine, tool_id)
+    assert state["default"] == "latest"
+    assert state["versions"]["1.0"]["digest"] == single
+    assert state["versions"]["2.0"]["digest"] == multi
+    manifest = json.loads(registry.raw_manifest(repository, "1.0"))
+    size = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
+    assert state["versions"]["1.0"]["images"] == [(single, "linux", "amd64", None, size)]
+    index = json.loads(registry.raw_manifest(repository, "2.0"))
+    platforms = [
+        (image[0], image[1], image[2], image[3]) for image in state["versions"]["2.0"]["images"]
+    ]
+    assert platforms == [
+        (
+            e["digest"],
+            e["platform"]["os"],
+            e["platform"]["architecture"],
+            e["platform"].get("variant"),
+        )
+        for e in index["manifests"][:2]
+    ]
+    for image, entry in zip(state["versions"]["2.0"]["images"], index["manifests"], strict=False):
+        platform_manifest = json.loads(registry.raw_manifest(repository, entry["digest"]))
+        assert image[4] == platform_manifest["config"]["size"] + sum(
+            layer["size"] for layer in platform_manifest["layers"]
+        )
+
+
+def test_an_unchanged_refresh_issues_no_manifest_gets(
+    engine: Engine, registry: LocalRegistry
+) -> None:
+    repository = unique("steady")
+    for tag in ("a", "b", "c"):
+        registry.push_image(repository, tag, salt=tag)
+    tool_id = register(engine, registry, repository)
+    first = refresh(engine, tool_id)
+    assert first.requests.get("GET manifest", 0) >= 3
+    again = refresh(engine, tool_id)
+    assert sorted(again.unchanged) == ["a", "b", "c"]
+    assert again.requests.get("GET manifest", 0) == 0
+    assert again.requests.get("GET blob", 0) == 0
+    assert again.requests["HEAD manifest"] == 3
+
+
+def test_a_moved_tag_keeps_its_digest_history(engine: Engine, open_registry: LocalRegistry) -> None:
+    repository = unique("moving")
+    old = open_registry.push_image(repository, "1.0", salt="old")
+    tool_id = register(engine, open_registry, repository)
+    refresh(engine, tool_id)
+    new = open_registry.push_image(repository, "1.0", salt="new")
+    report = refresh(engine, tool_id)
+    assert report.moved == ["1.0"]
+    version = stored(engine, tool_id)["versions"]["1.0"]
+    assert version["digest"] == new
+    assert version["history"] == [old]
+    assert version["images"][0][0] == new
+
+
+def test_a_tag_is_removed_only_when_the_registry_lists_the_tags_without_it(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    repository = unique("shrinking")
+    open_registry.push_image(repository, "1.0", salt="one")
+    open_registry.push_image(repository, "2.0", salt="two")
+    tool_id = register(engine, open_registry, repository)
+    refresh(engine, tool_id)
+    open_registry.delete_tag(repository, "2.0")
+    report = refresh(engine, tool_id)
+    assert report.removed == ["2.0"]
+    assert set(stored(engine, tool_id)["versions"]) == {"1.0"}
+
+
+def test_manual_versions_are_left_alone_by_refresh(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    repository = unique("manual")
+    open_registry.push_image(repository, "1.0")
+    tool_id = register(engine, open_registry, repository)
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        ada = accounts.get_user(session, "ada")
+        services.add_version(session, ada, tool_id, "dev-notes")
+    refresh(engine, tool_id)
+    assert set(stored(engine, tool_id)["versions"]) == {"1.0", "dev-notes"}
+
+
+def test_a_tag_pattern_limits_which_tags_become_versions(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    repository = unique("pattern")
+    for tag in ("1.0", "1.1", "nightly-2024", "latest"):
+        open_registry.push_image(repository, tag, salt=tag)
+    tool_id = register(engine, open_registry, repository)
+    refresh(engine, tool_id)
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        services.update_tool(
+            session,
+            CATALOG,
+            accounts.get_user(session, "ada"),
+            tool_id,
+            tag_pattern=r"[0-9]+\.[0-9]+",
+        )
+    report = refresh(engine, tool_id)
+    assert sorted(report.removed) == ["latest", "nightly-2024"]
+    assert set(stored(engine, tool_id)["versions"]) == {"1.0", "1.1"}
+
+
+def test_an_unreachable_registry_changes_nothing_and_the_next_refresh_recovers(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    repository = unique("outage")
+    open_registry.push_image(repository, "1.0")
+    tool_id = register(engine, open_registry, repository)
+    refresh(engine, tool_id)
+    before = stored(engine, tool_id)["versions"]
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    report = refresh(engine, tool_id, transport=httpx.MockTransport(down))
+    assert report.status == "failed"
+    after = stored(engine, tool_id)
+    assert after["versions"] == before
+    assert after["status"] == "failed"
+    assert "unreachable" in after["message"]
+    assert refresh(engine, tool_id).status == "ok"
+    assert stored(engine, tool_id)["status"] == "ok"
+
+
+def proxy(
+    registry: LocalRegistry, tamper: Callable[[httpx.Request], httpx.Response | None]
+) -> httpx.MockTransport:
+    """Answers from the real registry, except where `tamper` answers instead."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        replaced = tamper(request)
+        if replaced is not None:
+            return replaced
+        upstream = httpx.request(
+            request.method,
+            str(request.url),
+            headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+        )
+        return httpx.Response(
+            upstream.status_code, headers=upstream.headers, content=upstream.content
+        )
+
+    return httpx.MockTransport(handler)
+
+
+def test_a_server_error_on_one_tag_is_recorded_on_that_version_only(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    repository = unique("flaky")
+    open_registry.push_image(repository, "good", salt="good")
+    broken_digest = open_registry.push_image(repository, "bad", salt="bad")
+    tool_id = register(engine, open_registry, repository)
+
+    def tamper(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "GET" and request.url.path.endswith(f"/manifests/{broken_digest}"):
+            return httpx.Response(
+                500, json={"errors": [{"code": "UNKNOWN", "message": "disk on fire"}]}
+            )
+        return None
+
+    report = refresh(engine, tool_id, transport=proxy(open_registry, tamper), retries=0)
+    assert report.status == "partial"
+    assert "disk on fire" in report.problems["bad"]
+    versions = stored(engine, tool_id)["versions"]
+    assert versions["good"]["images"] and versions["good"]["problem"] is None
+    assert "disk on fire" in versions["bad"]["problem"]
+    healed = refresh(engine, tool_id)
+    assert healed.status == "ok"
+    assert stored(engine, tool_id)["versions"]["bad"]["problem"] is None
+
+
+def test_a_429_with_retry_after_is_waited_for(engine: Engine, open_registry: LocalRegistry) -> None:
+    repository = unique("limited")
+    open_registry.push_image(repository, "1.0")
+    tool_id = register(engine, open_registry, repository)
+    limited = {"count": 0}
+
+    def tamper(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "HEAD" and limited["count"] == 0:
+            limited["count"] += 1
+            return httpx.Response(429, headers={"Retry-After": "2"})
+        return None
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    report = refresh(engine, tool_id, transport=proxy(open_registry, tamper), sleep=sleep)
+    assert report.status == "ok"
+    assert waits == [2.0]
+
+
+def test_a_failing_token_server_changes_nothing(engine: Engine, registry: LocalRegistry) -> None:
+    if registry.token_server is None:
+        pytest.skip("only the token registry has a token server")
+    repository = unique("tokens")
+    registry.push_image(repository, "1.0")
+    tool_id = register(engine, registry, repository)
+    refresh(engine, tool_id)
+    before = stored(engine, tool_id)["versions"]
+    registry.token_server.failing = True
+    try:
+        report = refresh(engine, tool_id)
+    finally:
+        registry.token_server.failing = False
+    assert report.status == "failed"
+    assert "token server" in (report.message or "")
+    assert stored(engine, tool_id)["versions"] == before
+
+
+def test_garbage_from_the_registry_changes_nothing(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    repository = unique("garbage")
+    open_registry.push_image(repository, "1.0")
+    tool_id = register(engine, open_registry, repository)
+    refresh(engine, tool_id)
+    before = stored(engine, tool_id)["versions"]
+    report = refresh(
+        engine,
+        tool_id,
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(200, content=b"<html>captive portal</html>")
+        ),
+    )
+    assert report.status == "failed"
+    assert stored(engine, tool_id)["versions"] == before
+
+
+def test_every_tag_gone_unpublishes_a_published_tool(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    repository = unique("vanishing")
+    open_registry.push_image(repository, "1.0")
+    tool_id = register(engine, open_registry, repository)
+    refresh(engine, tool_id)
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        services.publish(session, accounts.get_user(session, "ada"), tool_id)
+    open_registry.delete_tag(repository, "1.0")
+    report = refresh(engine, tool_id)
+    assert report.removed == ["1.0"]
+    state = stored(engine, tool_id)
+    assert state["published"] is False
+    assert "unpublished" in state["message"]
+
+
+def test_private_network_registries_are_refused_without_the_operators_consent(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    repository = unique("ssrf")
+    open_registry.push_image(repository, "1.0")
+    tool_id = register(engine, open_registry, repository)
+    report = refresh(engine, tool_id, guard=HostGuard())
+    assert report.status == "failed"
+    assert "DOCKYARD_ALLOW_PRIVATE_NETWORK_REGISTRIES" in (report.message or "")
+    assert stored(engine, tool_id)["versions"] == {}
+
+
+def test_missing_credentials_are_a_clear_failure(engine: Engine, registry: LocalRegistry) -> None:
+    if registry.mode == "open":
+        pytest.skip("the open registry needs no credentials")
+    repository = unique("nocreds")
+    registry.push_image(repository, "1.0")
+    tool_id = register(engine, registry, repository, credentials=False)
+    report = refresh(engine, tool_id)
+    assert report.status == "failed"
+    assert "credentials" in (report.message or "")
+
+
+def test_digest_helper_matches_the_registry(open_registry: LocalRegistry) -> None:
+    repository = unique("digest")
+    digest = open_registry.push_image(repository, "1.0")
+    assert digest_of(open_registry.raw_manifest(repository, "1.0")) == digest
