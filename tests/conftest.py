@@ -38,7 +38,7 @@ TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test session."""
+    """A fresh PostgreSQL database for this test session, migrated to the newest schema."""
     server = make_url(POSTGRESQL_SERVER).set(drivername="postgresql+psycopg")
     name = f"dockyard_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
@@ -51,8 +51,12 @@ def postgresql_url() -> Iterator[str]:
             "start it or point DOCKYARD_TEST_POSTGRESQL_URL at one",
             pytrace=False,
         )
+    url = server.set(database=name).render_as_string(hide_password=False)
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    engine.dispose()
     try:
-        yield server.set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -110,6 +114,7 @@ def settings(database_url: str, engine: Engine, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         secret_key=SecretStr(TEST_SECRET_KEY),
         allow_private_network_registries=True,
+        background_refresh=False,
     )
 
 
@@ -154,6 +159,7 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         data_dir=tmp_path_factory.mktemp("live"),
         secret_key=SecretStr(TEST_SECRET_KEY),
         allow_private_network_registries=True,
+        background_refresh=False,
     )
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -21,7 +22,9 @@ from dockyard.registries.api import router as registries_router
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import load_catalog
 from dockyard.settings import Settings, load_settings
+from dockyard.tools.api import hooks_router
 from dockyard.tools.api import router as tools_router
+from dockyard.tools.tasks import run_embedded_scheduler
 from dockyard.web.views import HERE as WEB_DIR
 from dockyard.web.views import router as web_router
 
@@ -68,7 +71,16 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        scheduler = None
+        if settings.embedded and settings.background_refresh:
+            scheduler = asyncio.create_task(
+                run_embedded_scheduler(settings, context.sessions, context.catalog, stop)
+            )
         yield
+        stop.set()
+        if scheduler is not None:
+            await scheduler
         engine.dispose()
 
     app = FastAPI(
@@ -86,6 +98,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     app.include_router(registries_router)
     app.include_router(accounts_router)
     app.include_router(tools_router)
+    app.include_router(hooks_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app

@@ -3,6 +3,7 @@
 from dockyard.accounts.models import ApiToken, User
 from dockyard.tools.models import (
     DigestChange,
+    RefreshRun,
     Tool,
     ToolCredential,
     ToolMaintainer,
@@ -14,6 +15,7 @@ from dockyard.tools.models import (
 __all__ = [
     "ApiToken",
     "DigestChange",
+    "RefreshRun",
     "Tool",
     "ToolCredential",
     "ToolMaintainer",

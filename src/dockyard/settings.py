@@ -40,6 +40,8 @@ class Settings(BaseModel):
     allow_private_network_registries: bool = False
     allow_generic_registry: bool = True
     refresh_interval: Annotated[int, Field(ge=60)] = 21600
+    #: In the embedded mode, whether `dockyard serve` refreshes due tools in the background.
+    background_refresh: bool = True
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("database_url")

@@ -38,7 +38,9 @@ def _not_search_index(
     obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
 ) -> bool:
     """Search indexes are made by migration per database and are not in the models."""
-    return not (name or "").startswith(("tools_fts", "ix_tools_search", "search_vector"))
+    return not (name or "").startswith(
+        ("tools_fts", "ix_tools_search", "search_vector", "procrastinate")
+    )
 
 
 def test_migrations_upgrade_from_empty_and_downgrade_to_empty(tmp_path: Path) -> None:

@@ -201,21 +201,23 @@ class LocalRegistry:
             headers["Authorization"] = f"Bearer {self.token_server.sign(USERNAME, access)}"
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def push_blob(self, repository: str, data: bytes) -> str:
+    def push_blob(self, repository: str, data: bytes, http: httpx.Client | None = None) -> str:
+        if http is None:
+            with self._client(repository) as own:
+                return self.push_blob(repository, data, own)
         digest = digest_of(data)
-        with self._client(repository) as http:
-            if http.head(f"/v2/{repository}/blobs/{digest}").status_code == 200:
-                return digest
-            start = http.post(f"/v2/{repository}/blobs/uploads/")
-            assert start.status_code == 202, start.text
-            location = start.headers["location"]
-            separator = "&" if "?" in location else "?"
-            done = http.put(
-                f"{location}{separator}digest={digest}",
-                content=data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            assert done.status_code == 201, done.text
+        if http.head(f"/v2/{repository}/blobs/{digest}").status_code == 200:
+            return digest
+        start = http.post(f"/v2/{repository}/blobs/uploads/")
+        assert start.status_code == 202, start.text
+        location = start.headers["location"]
+        separator = "&" if "?" in location else "?"
+        done = http.put(
+            f"{location}{separator}digest={digest}",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert done.status_code == 201, done.text
         return digest
 
     def push_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
@@ -249,17 +251,18 @@ class LocalRegistry:
         if variant:
             config["variant"] = variant
         config_bytes = json.dumps(config, sort_keys=True).encode()
-        config_digest = self.push_blob(repository, config_bytes)
         layer_refs = []
-        for n in range(layers):
-            data = f"layer {n} {os}/{architecture}/{variant} {salt}".encode() * (n + 1)
-            layer_refs.append(
-                {
-                    "mediaType": OCI_LAYER,
-                    "digest": self.push_blob(repository, data),
-                    "size": len(data),
-                }
-            )
+        with self._client(repository) as http:
+            config_digest = self.push_blob(repository, config_bytes, http)
+            for n in range(layers):
+                data = f"layer {n} {os}/{architecture}/{variant} {salt}".encode() * (n + 1)
+                layer_refs.append(
+                    {
+                        "mediaType": OCI_LAYER,
+                        "digest": self.push_blob(repository, data, http),
+                        "size": len(data),
+                    }
+                )
         manifest = {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,

@@ -39,6 +39,7 @@ def _register() -> None:
     from dockyard.cli import admin, registries, server, tools
 
     main.add_command(server.serve)
+    main.add_command(server.worker)
     main.add_command(server.db_group)
     main.add_command(admin.users)
     main.add_command(admin.tokens)

@@ -6,8 +6,10 @@ import click
 
 from dockyard import __version__, db
 from dockyard.cli.local import ensure_schema
+from dockyard.errors import ConfigurationError
+from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import load_catalog
-from dockyard.settings import load_settings
+from dockyard.settings import Settings, load_settings
 from dockyard.tools.demo import load_demo
 
 
@@ -101,3 +103,88 @@ def current() -> None:
         click.echo(f"head:    {db.head_revision()}")
     finally:
         engine.dispose()
+
+
+@click.command()
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Refreshes at once.",
+)
+@click.option(
+    "--stalled-after",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(5, 3600),
+    help="Seconds without a heartbeat after which another worker retries a worker's jobs.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def worker(concurrency: int, stalled_after: float, log_level: str) -> None:
+    """Refresh tools from the shared job queue (PostgreSQL deployments; run any number)."""
+    import asyncio
+    import logging
+
+    settings = load_settings()
+    if settings.embedded:
+        raise ConfigurationError(
+            "dockyard worker needs PostgreSQL (DOCKYARD_DATABASE_URL=postgresql://...); in the "
+            "embedded mode `dockyard serve` refreshes tools in-process"
+        )
+    catalog = load_catalog(
+        settings.registries_file,
+        environ=settings.environ,
+        generic_enabled=settings.allow_generic_registry,
+    )
+    ensure_schema(settings)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    asyncio.run(_work(settings, catalog, concurrency, stalled_after))
+
+
+async def _work(
+    settings: Settings, catalog: Catalog, concurrency: int, stalled_after: float
+) -> None:
+    import asyncio
+    import logging
+
+    from dockyard.tools.tasks import build_queue, open_refresher, retry_stalled
+
+    engine = db.make_engine(settings.database_url)
+    sessions = db.make_sessionmaker(engine)
+    queue = build_queue(settings, sessions)
+    async with queue.app.open_async(), open_refresher(settings, sessions, catalog) as refresher:
+        click.echo(
+            f"dockyard worker {refresher.worker} on {db.describe(engine)} "
+            f"(concurrency {concurrency})",
+            err=True,
+        )
+
+        async def watch_stalled() -> None:
+            while True:
+                try:
+                    await retry_stalled(queue.app, stalled_after)
+                except Exception:
+                    logging.getLogger("dockyard.worker").exception("retrying stalled jobs failed")
+                await asyncio.sleep(max(2.0, stalled_after / 3))
+
+        watcher = asyncio.create_task(watch_stalled())
+        try:
+            await queue.app.run_worker_async(
+                queues=["refresh", "schedule"],
+                concurrency=concurrency,
+                name=refresher.worker,
+                additional_context={"refresher": refresher},
+                update_heartbeat_interval=max(1.0, stalled_after / 6),
+                stalled_worker_timeout=stalled_after,
+            )
+        finally:
+            watcher.cancel()
+            engine.dispose()

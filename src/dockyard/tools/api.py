@@ -23,7 +23,7 @@ from dockyard.http import (
     caller_from_header,
 )
 from dockyard.registries.credentials import SecretBox
-from dockyard.tools import services
+from dockyard.tools import services, webhooks
 from dockyard.tools.schemas import (
     CredentialsIn,
     CredentialsOut,
@@ -335,3 +335,56 @@ def delete_credentials(tool_id: int, user: UserDep, session: SessionDep) -> Resp
     """Forget the tool's registry credentials."""
     services.delete_credentials(session, user, tool_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{tool_id}/webhook", status_code=status.HTTP_201_CREATED)
+def create_webhook(
+    tool_id: int, request: Request, user: UserDep, session: SessionDep, context: ContextDep
+) -> dict[str, Any]:
+    """A new push-webhook secret and the URL to give the registry (shown this once)."""
+    tool, secret = webhooks.create_secret(session, user, tool_id)
+    base = context.settings.base_url or str(request.base_url).rstrip("/")
+    url = f"{base}/api/webhooks/tools/{tool.id}"
+    return {
+        "url": f"{url}?token={secret}",
+        "secret": secret,
+        "instructions": {
+            "dockerhub": f"Repository > Webhooks: add {url}?token=<secret>",
+            "quay": (
+                "Repository settings > Notifications > Push to repository > Webhook POST: "
+                f"{url}?token=<secret>"
+            ),
+            "gitlab": f"Settings > Webhooks: URL {url}, Secret token <secret>",
+            "harbor": f"Project > Webhooks: endpoint {url}, Auth header <secret>",
+        },
+    }
+
+
+@router.delete("/{tool_id}/webhook", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook(tool_id: int, user: UserDep, session: SessionDep) -> Response:
+    """Stop accepting push webhooks for the tool."""
+    webhooks.disable(session, user, tool_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+hooks_router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+
+
+@hooks_router.post("/tools/{tool_id}", status_code=status.HTTP_202_ACCEPTED)
+async def receive_webhook(tool_id: int, request: Request, context: ContextDep) -> dict[str, str]:
+    """A registry's push notification: the tool is refreshed as soon as a scheduler can."""
+    from anyio import to_thread
+
+    raw = await request.body()
+    try:
+        payload = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        payload = None
+    secret = webhooks.presented_secret(request.query_params.get("token"), dict(request.headers))
+
+    def accept() -> str:
+        with unit_of_work(context.sessions) as session:
+            return webhooks.receive(session, tool_id, secret, payload).path
+
+    path = await to_thread.run_sync(accept)
+    return {"status": "queued", "tool": path}

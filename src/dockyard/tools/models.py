@@ -61,6 +61,10 @@ class Tool(Base):
     #: "ok", "partial" (some tags had problems) or "failed" (the registry did not answer).
     refresh_status: Mapped[str | None] = mapped_column(String(16), default=None)
     refresh_message: Mapped[str | None] = mapped_column(Text, default=None)
+    #: When the scheduler next refreshes the tool (None: as soon as it can).
+    next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    #: SHA-256 of the secret that registry push webhooks must present.
+    webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
     maintainers: Mapped[list[ToolMaintainer]] = relationship(
         back_populates="tool",
@@ -216,3 +220,20 @@ class VersionFile(Base):
     version: Mapped[ToolVersion] = relationship(back_populates="files")
 
     __table_args__ = (UniqueConstraint("version_id", "path"),)
+
+
+class RefreshRun(Base):
+    """One refresh of one tool: when, why, by which process, and how it ended."""
+
+    __tablename__ = "refresh_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"), index=True)
+    #: "manual", "schedule" or "webhook".
+    trigger: Mapped[str] = mapped_column(String(16))
+    worker: Mapped[str] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: "running", "ok", "partial" or "failed".
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

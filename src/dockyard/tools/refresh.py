@@ -11,18 +11,22 @@ tag is recorded on that version and the other tags go on.
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
-from dockyard.errors import NotFound, RegistryError
+from dockyard.errors import NotFound, RegistryError, RegistryRateLimited
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.credentials import CredentialResolver, StoredCredential
 from dockyard.registries.oci import (
@@ -33,9 +37,22 @@ from dockyard.registries.oci import (
     base_url_for,
 )
 from dockyard.tools import services
-from dockyard.tools.models import DigestChange, Tool, ToolCredential, ToolVersion, VersionImage
+from dockyard.tools.locks import ProcessLocks, ToolLocks
+from dockyard.tools.models import (
+    DigestChange,
+    RefreshRun,
+    Tool,
+    ToolCredential,
+    ToolVersion,
+    VersionImage,
+)
 
 TAGS_AT_ONCE = 8
+#: Tools of one registry host refreshed at once by one process (registries rate-limit).
+TOOLS_PER_HOST = 4
+#: Scheduled refreshes spread over +/- this share of the interval, so tools registered
+#: together do not all come due together.
+JITTER = 0.1
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -91,11 +108,34 @@ class Refresher:
     catalog: Catalog
     client: RegistryClient
     credentials: CredentialResolver
+    locks: ToolLocks = field(default_factory=ProcessLocks)
+    interval: int = 21600
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tags_at_once: int = TAGS_AT_ONCE
+    tools_per_host: int = TOOLS_PER_HOST
+    _host_limits: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
 
-    async def refresh(self, tool_id: int, *, progress: Progress | None = None) -> RefreshReport:
-        """Refresh one tool; a registry failure is reported and recorded, never raised."""
-        snapshot = await to_thread.run_sync(self._snapshot, tool_id)
+    async def refresh(
+        self, tool_id: int, *, progress: Progress | None = None, trigger: str = "manual"
+    ) -> RefreshReport:
+        """Refresh one tool; a registry failure is reported and recorded, never raised.
+
+        Raises `RefreshInProgress` when another thread or process is refreshing the tool, and
+        `NotFound` when it no longer exists.
+        """
+        async with self.locks.hold(tool_id):
+            snapshot = await to_thread.run_sync(self._snapshot, tool_id)
+            run_id = await to_thread.run_sync(self._start_run, tool_id, trigger)
+            limit = self._host_limits.setdefault(
+                snapshot.host, asyncio.Semaphore(self.tools_per_host)
+            )
+            async with limit:
+                report = await self._refresh(snapshot, progress)
+            await to_thread.run_sync(self._finish_run, run_id, report)
+            return report
+
+    async def _refresh(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
+        tool_id = snapshot.tool_id
         report = RefreshReport(tool_id=tool_id, path=snapshot.path)
         registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
         before = dict(self.client.stats)
@@ -114,7 +154,8 @@ class Refresher:
         except RegistryError as error:
             report.status, report.message = "failed", error.message
             report.requests = _delta(before, self.client.stats)
-            await to_thread.run_sync(self._record_failure, tool_id, error.message)
+            wait = error.retry_after if isinstance(error, RegistryRateLimited) else None
+            await to_thread.run_sync(self._record_failure, tool_id, error.message, wait)
             await _emit(progress, {"event": "failed", "message": error.message})
             return report
         in_scope = _in_scope(tags, snapshot.tag_pattern)
@@ -246,6 +287,7 @@ class Refresher:
                 report.status = "partial"
                 report.message = f"{len(report.problems)} of {report.tags} tags could not be read"
             tool.refresh_message = report.message
+            tool.next_refresh_at = self._next_refresh(now)
             session.flush()
 
     def _remove_gone(self, tool: Tool, present: set[str], report: RefreshReport) -> None:
@@ -262,12 +304,57 @@ class Refresher:
                 "unpublished until a version exists again"
             )
 
-    def _record_failure(self, tool_id: int, message: str) -> None:
+    def _record_failure(self, tool_id: int, message: str, retry_after: float | None) -> None:
+        now = utcnow()
         with unit_of_work(self.sessions) as session:
             tool = session.get(Tool, tool_id)
             if tool is not None:
                 tool.refresh_status = "failed"
                 tool.refresh_message = message
+                tool.next_refresh_at = (
+                    now + timedelta(seconds=retry_after)
+                    if retry_after is not None
+                    else self._next_refresh(now)
+                )
+
+    def _next_refresh(self, now: datetime) -> datetime:
+        spread = self.interval * JITTER
+        return now + timedelta(seconds=self.interval + random.uniform(-spread, spread))  # noqa: S311
+
+    def _start_run(self, tool_id: int, trigger: str) -> int:
+        with unit_of_work(self.sessions) as session:
+            run = RefreshRun(tool_id=tool_id, trigger=trigger, worker=self.worker)
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def _finish_run(self, run_id: int, report: RefreshReport) -> None:
+        with unit_of_work(self.sessions) as session:
+            run = session.get(RefreshRun, run_id)
+            if run is not None:
+                run.finished_at = utcnow()
+                run.status = report.status
+                run.summary = {
+                    "tags": report.tags,
+                    **{
+                        key: len(getattr(report, key))
+                        for key in ("added", "updated", "moved", "removed", "unchanged")
+                    },
+                    "problems": len(report.problems),
+                    "message": report.message,
+                    "requests": report.requests,
+                }
+
+
+def due_tool_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    """Tools whose scheduled refresh has come, the longest overdue first."""
+    query = (
+        select(Tool.id)
+        .where(or_(Tool.next_refresh_at.is_(None), Tool.next_refresh_at <= now))
+        .order_by(Tool.next_refresh_at.asc().nulls_first(), Tool.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
 
 
 def _in_scope(tags: list[str], pattern: str | None) -> list[str]:

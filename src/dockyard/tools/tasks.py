@@ -1,21 +1,51 @@
-"""Running refreshes: the refresher a process builds from its settings."""
+"""When refreshes run: on demand, on a schedule, from webhooks; in-process or in workers.
+
+The embedded mode (SQLite, one process) runs a small scheduler loop inside `dockyard serve`.
+With PostgreSQL, any number of `dockyard worker` processes share the work through
+procrastinate's job queue: a periodic job defers refresh jobs for the tools that are due,
+each with a queueing lock (never queued twice) and a lock (never run twice at once); the
+refresher's advisory lock covers refreshes started from the API as well. A worker that dies
+leaves its job behind; the others retry jobs whose worker stopped sending heartbeats.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
+from anyio import to_thread
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dockyard.errors import DockyardError
+from dockyard.db import unit_of_work
+from dockyard.db.types import utcnow
+from dockyard.errors import DockyardError, NotFound
 from dockyard.registries.catalog import Catalog, Source
 from dockyard.registries.credentials import CredentialResolver, SecretBox
 from dockyard.registries.oci import HostGuard, RegistryClient
-from dockyard.settings import Settings
-from dockyard.tools.refresh import Refresher
+from dockyard.settings import Settings, database_url
+from dockyard.tools.locks import RefreshInProgress, locks_for
+from dockyard.tools.models import Tool
+from dockyard.tools.refresh import Refresher, due_tool_ids
+
+log = logging.getLogger("dockyard.refresh")
+
+#: How often the embedded scheduler looks for due tools (webhooks mark tools due at once).
+EMBEDDED_POLL_SECONDS = 10.0
+#: Tools refreshed at once by the embedded scheduler.
+EMBEDDED_CONCURRENCY = 4
+#: Tools the scheduler hands out per round.
+SCHEDULE_BATCH = 500
+#: A tool handed to the queue is not handed out again for this long, unless it finishes.
+QUEUED_GRACE = timedelta(minutes=30)
 
 
-def operator_host_check(catalog: Catalog) -> HostGuard:
+def operator_host_check(catalog: Catalog, *, allow_private: bool) -> HostGuard:
     """A guard that also trusts every host the operator's registries file names."""
 
     def trusted(host: str) -> bool:
@@ -24,7 +54,7 @@ def operator_host_check(catalog: Catalog) -> HostGuard:
         except DockyardError:
             return False
 
-    return HostGuard(is_trusted=trusted)
+    return HostGuard(allow_private=allow_private, is_trusted=trusted)
 
 
 @asynccontextmanager
@@ -32,9 +62,163 @@ async def open_refresher(
     settings: Settings, sessions: sessionmaker[Session], catalog: Catalog
 ) -> AsyncIterator[Refresher]:
     """A refresher with its own registry client, closed when the block ends."""
-    guard = operator_host_check(catalog)
-    guard.allow_private = settings.allow_private_network_registries
+    engine: Engine = sessions.kw["bind"]
+    guard = operator_host_check(catalog, allow_private=settings.allow_private_network_registries)
     key = settings.secret_key.get_secret_value() if settings.secret_key else None
     resolver = CredentialResolver(environ=settings.environ, box=SecretBox(key) if key else None)
     async with RegistryClient(guard=guard) as client:
-        yield Refresher(sessions=sessions, catalog=catalog, client=client, credentials=resolver)
+        yield Refresher(
+            sessions=sessions,
+            catalog=catalog,
+            client=client,
+            credentials=resolver,
+            locks=locks_for(engine),
+            interval=settings.refresh_interval,
+        )
+
+
+def mark_due(sessions: sessionmaker[Session], tool_id: int) -> None:
+    """Ask for a refresh as soon as a scheduler gets to it (webhooks use this)."""
+    with unit_of_work(sessions) as session:
+        tool = session.get(Tool, tool_id)
+        if tool is not None:
+            tool.next_refresh_at = utcnow()
+
+
+async def refresh_quietly(refresher: Refresher, tool_id: int, trigger: str) -> None:
+    """Refresh a tool from a scheduler, logging instead of raising."""
+    try:
+        report = await refresher.refresh(tool_id, trigger=trigger)
+    except (RefreshInProgress, NotFound):
+        return
+    except DockyardError as error:
+        log.warning("refresh failed", extra={"tool_id": tool_id, "error": error.message})
+        return
+    log.info(
+        "refreshed %s: %s",
+        report.path,
+        report.status,
+        extra={"tool_id": tool_id, "trigger": trigger, "tags": report.tags},
+    )
+
+
+async def run_embedded_scheduler(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    catalog: Catalog,
+    stop: asyncio.Event,
+    *,
+    poll: float = EMBEDDED_POLL_SECONDS,
+) -> None:
+    """Refresh due tools inside this process until `stop` is set."""
+    limit = asyncio.Semaphore(EMBEDDED_CONCURRENCY)
+
+    async def one(refresher: Refresher, tool_id: int) -> None:
+        async with limit:
+            await refresh_quietly(refresher, tool_id, "schedule")
+
+    async with open_refresher(settings, sessions, catalog) as refresher:
+        while not stop.is_set():
+            try:
+                due = await to_thread.run_sync(_due, sessions, SCHEDULE_BATCH)
+                await asyncio.gather(*(one(refresher, tool_id) for tool_id in due))
+            except Exception:
+                log.exception("the embedded refresh scheduler failed; it tries again")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll)
+
+
+def _due(sessions: sessionmaker[Session], limit: int) -> list[int]:
+    with unit_of_work(sessions, write=False) as session:
+        return due_tool_ids(session, utcnow(), limit)
+
+
+def claim_due(sessions: sessionmaker[Session], limit: int) -> list[int]:
+    """Due tools, pushed forward so the next scheduling round does not hand them out again."""
+    now = utcnow()
+    with unit_of_work(sessions) as session:
+        due = due_tool_ids(session, now, limit)
+        for tool in session.scalars(select(Tool).where(Tool.id.in_(due))):
+            tool.next_refresh_at = now + QUEUED_GRACE
+        return due
+
+
+# --- the PostgreSQL job queue -------------------------------------------------------------------
+
+
+def queue_conninfo(settings: Settings) -> str:
+    """The libpq connection string of the configured PostgreSQL database."""
+    url = database_url(settings.database_url)
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass
+class RefreshQueue:
+    """The procrastinate app and dockyard's refresh job on it."""
+
+    app: Any
+    refresh_job: Any
+
+    async def enqueue(self, tool_id: int, trigger: str) -> bool:
+        """Queue a refresh of the tool; False when one is already waiting."""
+        from procrastinate.exceptions import AlreadyEnqueued
+
+        try:
+            await self.refresh_job.configure(
+                lock=f"tool-{tool_id}", queueing_lock=f"tool-{tool_id}"
+            ).defer_async(tool_id=tool_id, trigger=trigger)
+        except AlreadyEnqueued:
+            return False
+        return True
+
+
+def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> RefreshQueue:
+    """The procrastinate app with dockyard's jobs: refresh, and the periodic scheduler."""
+    from procrastinate import App, PsycopgConnector, RetryStrategy
+
+    app = App(connector=PsycopgConnector(conninfo=queue_conninfo(settings)))
+
+    @app.task(
+        name="dockyard.refresh",
+        queue="refresh",
+        pass_context=True,
+        retry=RetryStrategy(max_attempts=3, wait=30),
+    )
+    async def refresh_job(context: Any, tool_id: int, trigger: str = "schedule") -> None:
+        refresher: Refresher = context.additional_context["refresher"]
+        await refresh_quietly(refresher, tool_id, trigger)
+
+    queue = RefreshQueue(app=app, refresh_job=refresh_job)
+
+    @app.periodic(cron="* * * * *", periodic_id="schedule")
+    @app.task(name="dockyard.schedule", queue="schedule", queueing_lock="dockyard-schedule")
+    async def schedule_job(timestamp: int) -> None:
+        due = await to_thread.run_sync(claim_due, sessions, SCHEDULE_BATCH)
+        queued = [tool_id for tool_id in due if await queue.enqueue(tool_id, "schedule")]
+        if queued:
+            log.info("scheduled %d refreshes", len(queued))
+
+    return queue
+
+
+async def retry_stalled(app: Any, stalled_after: float) -> int:
+    """Put jobs of workers that stopped sending heartbeats back in the queue.
+
+    When the scheduler has meanwhile queued another refresh of the same tool, the stalled
+    job is closed as failed instead, which frees the tool's lock for the queued one.
+    """
+    from procrastinate.exceptions import UniqueViolation
+    from procrastinate.jobs import Status
+
+    retried = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+        try:
+            await app.job_manager.retry_job_by_id_async(job.id, retry_at=utcnow())
+        except UniqueViolation:
+            await app.job_manager.finish_job_by_id_async(
+                job.id, status=Status.FAILED, delete_job=False
+            )
+        retried += 1
+    if retried:
+        log.warning("retried %d stalled refresh jobs", retried)
+    return retried

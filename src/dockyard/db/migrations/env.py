@@ -14,7 +14,9 @@ if connection is None:
 
 def _in_models(obj: object, name: str | None, kind: str, reflected: bool, other: object) -> bool:
     """Search structures are made per database by migration 0002, not by the models."""
-    return not (name or "").startswith(("tools_fts", "ix_tools_search", "search_vector"))
+    return not (name or "").startswith(
+        ("tools_fts", "ix_tools_search", "search_vector", "procrastinate")
+    )
 
 
 context.configure(
