@@ -20,7 +20,7 @@ from dockyard.health import router as health_router
 from dockyard.http import AppContext
 from dockyard.registries.api import router as registries_router
 from dockyard.registries.catalog import Catalog
-from dockyard.registries.config import load_catalog
+from dockyard.registries.config import catalog_for
 from dockyard.settings import Settings, load_settings
 from dockyard.tools.api import hooks_router
 from dockyard.tools.api import router as tools_router
@@ -59,11 +59,7 @@ def error_body(code: str, message: str) -> dict[str, object]:
 def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI:
     """A dockyard ASGI app for these settings; the database must already be migrated."""
     if catalog is None:
-        catalog = load_catalog(
-            settings.registries_file,
-            environ=settings.environ,
-            generic_enabled=settings.allow_generic_registry,
-        )
+        catalog = catalog_for(settings)
     engine = db.make_engine(settings.database_url)
     context = AppContext(
         settings=settings, engine=engine, sessions=db.make_sessionmaker(engine), catalog=catalog

@@ -512,3 +512,30 @@ def test_base_urls_use_plain_http_only_for_loopback_or_insecure_hosts() -> None:
         base_url_for("docker.io", api_host="registry-1.docker.io") == "https://registry-1.docker.io"
     )
     assert base_url_for("lab.example.org:5000", insecure=True) == "http://lab.example.org:5000"
+
+
+def test_after_a_long_retry_after_no_request_reaches_that_host_until_it_is_over() -> None:
+    calls: list[str] = []
+    now = [1000.0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(429, headers={"Retry-After": "600"})
+
+    other = Repository(
+        host="docker.io", name="library/debian", base_url="https://registry-1.docker.io"
+    )
+
+    async def action() -> None:
+        async with scripted(handler, clock=lambda: now[0]) as client:
+            with pytest.raises(RegistryRateLimited):
+                await client.list_tags(HUB)
+            with pytest.raises(RegistryRateLimited, match="to go before asking again") as caught:
+                await client.list_tags(other)
+            assert caught.value.retry_after == pytest.approx(600)
+            now[0] += 601
+            with pytest.raises(RegistryRateLimited, match="retry after 600"):
+                await client.list_tags(other)
+
+    asyncio.run(action())
+    assert calls == ["/v2/library/ubuntu/tags/list", "/v2/library/debian/tags/list"]

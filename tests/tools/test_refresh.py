@@ -276,7 +276,9 @@ def test_a_server_error_on_one_tag_is_recorded_on_that_version_only(
     tool_id = register(engine, open_registry, repository)
 
     def tamper(request: httpx.Request) -> httpx.Response | None:
-        if request.method == "GET" and request.url.path.endswith(f"/manifests/{broken_digest}"):
+        if request.method == "GET" and request.url.path.endswith(
+            ("/manifests/bad", f"/manifests/{broken_digest}")
+        ):
             return httpx.Response(
                 500, json={"errors": [{"code": "UNKNOWN", "message": "disk on fire"}]}
             )
@@ -300,7 +302,7 @@ def test_a_429_with_retry_after_is_waited_for(engine: Engine, open_registry: Loc
     limited = {"count": 0}
 
     def tamper(request: httpx.Request) -> httpx.Response | None:
-        if request.method == "HEAD" and limited["count"] == 0:
+        if "/manifests/" in request.url.path and limited["count"] == 0:
             limited["count"] += 1
             return httpx.Response(429, headers={"Retry-After": "2"})
         return None

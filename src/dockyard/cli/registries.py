@@ -8,18 +8,13 @@ import click
 
 from dockyard.cli.local import echo_table
 from dockyard.registries.catalog import Catalog
-from dockyard.registries.config import load_catalog
+from dockyard.registries.config import catalog_for
 from dockyard.registries.services import describe
 from dockyard.settings import load_settings
 
 
 def _catalog() -> Catalog:
-    settings = load_settings(make_secret_key=False)
-    return load_catalog(
-        settings.registries_file,
-        environ=settings.environ,
-        generic_enabled=settings.allow_generic_registry,
-    )
+    return catalog_for(load_settings(make_secret_key=False))
 
 
 @click.group()

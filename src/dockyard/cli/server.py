@@ -1,4 +1,4 @@
-"""`dockyard serve` and `dockyard db ...`."""
+"""`dockyard serve`, `dockyard worker` and `dockyard db ...`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ from dockyard import __version__, db
 from dockyard.cli.local import ensure_schema
 from dockyard.errors import ConfigurationError
 from dockyard.registries.catalog import Catalog
-from dockyard.registries.config import load_catalog
+from dockyard.registries.config import catalog_for
 from dockyard.settings import Settings, load_settings
 from dockyard.tools.demo import load_demo
+
+log_level_option = click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
 
 
 @click.command()
@@ -23,23 +30,14 @@ from dockyard.tools.demo import load_demo
     type=click.IntRange(1, 64),
     help="Web processes (PostgreSQL deployments).",
 )
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-)
+@log_level_option
 @click.option("--demo", is_flag=True, help="Load a small sample catalog when there are no tools.")
 def serve(host: str, port: int, workers: int, log_level: str, demo: bool) -> None:
     """Start the web app, REST API and TRS (migrates the embedded database itself)."""
     import uvicorn
 
     settings = load_settings()
-    catalog = load_catalog(
-        settings.registries_file,
-        environ=settings.environ,
-        generic_enabled=settings.allow_generic_registry,
-    )
+    catalog = catalog_for(settings)
     ensure_schema(settings)
     engine = db.make_engine(settings.database_url)
     location = db.describe(engine)
@@ -120,12 +118,7 @@ def current() -> None:
     type=click.FloatRange(5, 3600),
     help="Seconds without a heartbeat after which another worker retries a worker's jobs.",
 )
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-)
+@log_level_option
 def worker(concurrency: int, stalled_after: float, log_level: str) -> None:
     """Refresh tools from the shared job queue (PostgreSQL deployments; run any number)."""
     import asyncio
@@ -137,11 +130,7 @@ def worker(concurrency: int, stalled_after: float, log_level: str) -> None:
             "dockyard worker needs PostgreSQL (DOCKYARD_DATABASE_URL=postgresql://...); in the "
             "embedded mode `dockyard serve` refreshes tools in-process"
         )
-    catalog = load_catalog(
-        settings.registries_file,
-        environ=settings.environ,
-        generic_enabled=settings.allow_generic_registry,
-    )
+    catalog = catalog_for(settings)
     ensure_schema(settings)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"

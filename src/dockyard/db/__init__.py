@@ -7,8 +7,10 @@ work commits it.
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +80,21 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+#: SQLite has one writer at a time; threads of one process queue on this lock (and wake at
+#: once) rather than in SQLite's busy handler, which sleeps in growing steps.
+_sqlite_writers: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+
 @contextmanager
 def unit_of_work(sessions: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
     """One transaction: committed when the block ends cleanly, rolled back otherwise.
 
     `write=False` marks a unit that only reads, which lets SQLite run it beside a writer.
     """
-    with sessions() as session:
+    engine = sessions.kw["bind"]
+    serialize = write and engine.dialect.name == "sqlite"
+    guard = _sqlite_writers[str(engine.url)] if serialize else nullcontext()
+    with guard, sessions() as session:
         if write:
             session.connection(execution_options={WRITE_OPTION: True})
         try:

@@ -26,6 +26,7 @@ from dockyard.registries.catalog import (
     Source,
 )
 from dockyard.registries.reference import DOMAIN_AND_PORT
+from dockyard.settings import Settings
 
 _ID = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _CREDENTIAL_FIELDS = frozenset({"id", "username", "password_env"})
@@ -233,3 +234,12 @@ def _check_no_shadowing(operator: list[Registry], path: Path) -> None:
                     f"the built-in registry {builtin.id!r}; to give it credentials use "
                     f'id = "{builtin.id}" with username and password_env'
                 )
+
+
+def catalog_for(settings: Settings) -> Catalog:
+    """The catalog the settings describe: built-ins, the operator's file, the catch-all."""
+    return load_catalog(
+        settings.registries_file,
+        environ=settings.environ,
+        generic_enabled=settings.allow_generic_registry,
+    )

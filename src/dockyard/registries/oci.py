@@ -60,6 +60,10 @@ MAX_CONFIG_BYTES = 8 * 1024 * 1024
 MAX_TAG_PAGE_BYTES = 8 * 1024 * 1024
 MAX_TOKEN_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
+MAX_CONNECTIONS = 64
+#: Requests one client has on the wire at once. More makes httpcore's pool slower (measured:
+#: 105 tags/s at 8, 56 at 32) and is no kinder to registries.
+MAX_IN_FLIGHT = 8
 MAX_TAG_PAGES = 1000
 TAG_PAGE_SIZE = 1000
 DEFAULT_TOKEN_LIFETIME = 60.0
@@ -211,10 +215,16 @@ class RegistryClient:
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout),
+            # Keep every connection the client may open: closing idle ones above httpx's
+            # default of 20 and reopening them cost more than the requests themselves.
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            ),
             follow_redirects=False,
             headers={"User-Agent": f"dockyard/{__version__}"},
             verify=True,
         )
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.max_wait = max_wait
         self.retries = retries
         self._sleep = sleep
@@ -227,6 +237,9 @@ class RegistryClient:
         self.stats: Counter[str] = Counter()
         #: Docker Hub's `ratelimit-remaining`, per host, when it was last sent.
         self.rate_limit_remaining: dict[str, int] = {}
+        #: Hosts that asked to wait longer than `max_wait`, and until when (clock time): no
+        #: request goes to them before then, for any repository.
+        self._cooldown: dict[str, float] = {}
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -402,6 +415,13 @@ class RegistryClient:
         challenged = False
         while True:
             attempt += 1
+            resting = self._cooldown.get(repository.base_url, 0.0) - self._clock()
+            if resting > 0:
+                raise RegistryRateLimited(
+                    f"the registry asked to wait; {resting:.0f} s to go before asking again",
+                    retry_after=resting,
+                    **repository.where(),
+                )
             request_headers = dict(headers or {})
             authorization = await self._authorization(repository)
             if authorization:
@@ -420,6 +440,7 @@ class RegistryClient:
                 if wait <= self.max_wait and attempt <= self.retries + 1:
                     await self._sleep(wait)
                     continue
+                self._cooldown[repository.base_url] = self._clock() + wait
                 raise RegistryRateLimited(
                     f"rate-limited; retry after {wait:.0f} s",
                     retry_after=wait,
@@ -455,27 +476,26 @@ class RegistryClient:
             await self.guard.check(url)
             if urlsplit(url).netloc != origin:
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            try:
-                request = self._http.build_request(method, url, headers=headers)
-                response = await self._http.send(request, stream=True)
-            except httpx.TimeoutException:
-                raise RegistryUnavailable("timed out", **repository.where()) from None
-            except httpx.TransportError as error:
-                raise RegistryUnavailable(
-                    f"unreachable ({type(error).__name__})", **repository.where()
-                ) from None
-            try:
-                if (
-                    response.status_code in (301, 302, 303, 307, 308)
-                    and "location" in response.headers
-                ):
-                    url = urljoin(url, response.headers["location"])
-                    if response.status_code == 303:
-                        method = "GET"
-                    continue
-                body = await _read_capped(response, limit, repository) if method != "HEAD" else b""
-            finally:
-                await response.aclose()
+            async with self._in_flight:
+                try:
+                    request = self._http.build_request(method, url, headers=headers)
+                    response = await self._http.send(request, stream=True)
+                except httpx.TimeoutException:
+                    raise RegistryUnavailable("timed out", **repository.where()) from None
+                except httpx.TransportError as error:
+                    raise RegistryUnavailable(
+                        f"unreachable ({type(error).__name__})", **repository.where()
+                    ) from None
+                try:
+                    redirect = response.status_code in (301, 302, 303, 307, 308)
+                    if redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        method = "GET" if response.status_code == 303 else method
+                        continue
+                    reads_body = method != "HEAD"
+                    body = await _read_capped(response, limit, repository) if reads_body else b""
+                finally:
+                    await response.aclose()
             return _Answer(response.status_code, response.headers, body, str(response.url))
         raise RegistryProtocolError(f"more than {MAX_REDIRECTS} redirects", **repository.where())
 

@@ -219,9 +219,13 @@ class Refresher:
         return list(await asyncio.gather(*(read(tag) for tag in tags)))
 
     async def _read_tag(self, repository: Repository, snapshot: _Snapshot, tag: str) -> _TagResult:
+        stored_digest, trusted = snapshot.known.get(tag, (None, False))
         try:
+            if stored_digest is None:
+                # A tag never read before needs its manifest anyway: a HEAD would be wasted.
+                head, images = await self.client.platform_images(repository, tag)
+                return _TagResult(tag=tag, head=head, images=images)
             head = await self.client.head_manifest(repository, tag)
-            stored_digest, trusted = snapshot.known.get(tag, (None, False))
             if head.digest == stored_digest and trusted:
                 return _TagResult(tag=tag, head=head)
             head, images = await self.client.platform_images(repository, head.digest)

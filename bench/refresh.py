@@ -1,0 +1,207 @@
+"""Refreshing 1,000 tools x 20 tags from a local registry, next to a `skopeo inspect` loop.
+
+Run: .venv/bin/python bench/refresh.py [--tools 1000] [--tags 20] [--skopeo-sample 400]
+
+Starts Debian's docker-registry on loopback, pushes the images (not timed), registers the
+tools in a fresh embedded database, then times in one run:
+
+1. a full refresh of every tool (dockyard's refresher, 16 tools at once);
+2. an unchanged re-refresh (which must issue no manifest GETs);
+3. `skopeo inspect` over a sample of the same tags, one after another, which is what a user
+   would otherwise script to learn each tag's digest and platform; its per-tag time gives
+   the estimate for all tags, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.registries.local_registry import LocalRegistry, run_registry
+
+from dockyard import db
+from dockyard.accounts import services as accounts
+from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
+from dockyard.registries.credentials import CredentialResolver
+from dockyard.registries.oci import HostGuard, RegistryClient
+from dockyard.tools import services
+from dockyard.tools.refresh import Refresher
+
+CATALOG = Catalog(BUILTIN_REGISTRIES)
+TOOLS_AT_ONCE = 8
+
+
+def seed(registry: LocalRegistry, tools: int, tags: int) -> list[str]:
+    """Push every tag: its own config blob, one layer shared by cross-repository mounts."""
+    repositories = [f"bench/tool{n}" for n in range(tools)]
+    layer = b"a shared layer of the benchmark images" * 100
+    layer_digest = registry.push_blob("bench/base", layer)
+
+    def push(repository: str) -> None:
+        with httpx.Client(base_url=registry.url, timeout=60) as http:
+            mounted = http.post(
+                f"/v2/{repository}/blobs/uploads/",
+                params={"mount": layer_digest, "from": "bench/base"},
+            )
+            assert mounted.status_code == 201, mounted.text
+            for tag in range(tags):
+                config = json.dumps(
+                    {
+                        "os": "linux",
+                        "architecture": "amd64",
+                        "created": "2024-05-01T00:00:00Z",
+                        "config": {"Labels": {"tag": f"{repository}:{tag}"}},
+                    }
+                ).encode()
+                config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+                start = http.post(f"/v2/{repository}/blobs/uploads/")
+                location = start.headers["location"]
+                separator = "&" if "?" in location else "?"
+                http.put(f"{location}{separator}digest={config_digest}", content=config)
+                manifest = json.dumps(
+                    {
+                        "schemaVersion": 2,
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": {
+                            "mediaType": "application/vnd.oci.image.config.v1+json",
+                            "digest": config_digest,
+                            "size": len(config),
+                        },
+                        "layers": [
+                            {
+                                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                "digest": layer_digest,
+                                "size": len(layer),
+                            }
+                        ],
+                    }
+                ).encode()
+                answer = http.put(
+                    f"/v2/{repository}/manifests/1.{tag}",
+                    content=manifest,
+                    headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+                )
+                assert answer.status_code == 201, answer.text
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(push, repositories))
+    print(f"pushed {tools * tags:,} tags in {time.perf_counter() - started:.0f}s (not timed below)")
+    return repositories
+
+
+async def refresh_all(refresher: Refresher, tool_ids: list[int]) -> list[str]:
+    limit = asyncio.Semaphore(TOOLS_AT_ONCE)
+
+    async def one(tool_id: int) -> str:
+        async with limit:
+            return (await refresher.refresh(tool_id)).status
+
+    return list(await asyncio.gather(*(one(tool_id) for tool_id in tool_ids)))
+
+
+async def measure(engine_url: str, tool_ids: list[int], tags: int) -> float:
+    """Time a full and an unchanged refresh; the full refresh's seconds."""
+    engine = db.make_engine(engine_url)
+    sessions = db.make_sessionmaker(engine)
+    full_seconds = 0.0
+    for label in ("full refresh", "unchanged re-refresh"):
+        async with RegistryClient(guard=HostGuard(allow_private=True)) as client:
+            refresher = Refresher(
+                sessions=sessions,
+                catalog=CATALOG,
+                client=client,
+                credentials=CredentialResolver(environ={}, box=None),
+                tools_per_host=TOOLS_AT_ONCE,
+            )
+            started = time.perf_counter()
+            statuses = await refresh_all(refresher, tool_ids)
+            seconds = time.perf_counter() - started
+            requests = sum(client.stats.values())
+            total_tags = len(tool_ids) * tags
+            print(
+                f"{label}: {len(tool_ids):,} tools, {total_tags:,} tags in {seconds:.1f}s = "
+                f"{total_tags / seconds:,.0f} tags/s; {requests / len(tool_ids):.1f} requests per "
+                f"tool; {dict(sorted(client.stats.items()))}; statuses {sorted(set(statuses))}"
+            )
+            if label == "full refresh":
+                full_seconds = seconds
+            else:
+                assert client.stats.get("GET manifest", 0) == 0, "an unchanged refresh made GETs"
+    engine.dispose()
+    return full_seconds
+
+
+def skopeo_loop(registry: LocalRegistry, repositories: list[str], tags: int, sample: int) -> float:
+    rng = random.Random(3)
+    chosen = [(rng.choice(repositories), f"1.{rng.randrange(tags)}") for _ in range(sample)]
+    started = time.perf_counter()
+    for repository, tag in chosen:
+        subprocess.run(
+            [
+                "skopeo",
+                "inspect",
+                "--tls-verify=false",
+                f"docker://{registry.host}/{repository}:{tag}",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    per_tag = (time.perf_counter() - started) / sample
+    print(
+        f"skopeo inspect loop: {sample} tags in {per_tag * sample:.1f}s = {1 / per_tag:.1f} tags/s"
+    )
+    return per_tag
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tools", type=int, default=1000)
+    parser.add_argument("--tags", type=int, default=20)
+    parser.add_argument("--skopeo-sample", type=int, default=400)
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        run_registry("open", Path(directory) / "registry") as registry,
+    ):
+        repositories = seed(registry, args.tools, args.tags)
+        url = f"sqlite:///{directory}/bench.db"
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+            user = accounts.create_user(session, username="bench", email="bench@example.org")
+            tool_ids = [
+                services.register_tool(
+                    session,
+                    CATALOG,
+                    user,
+                    services.Registration(image=f"{registry.host}/{repository}"),
+                ).id
+                for repository in repositories
+            ]
+        engine.dispose()
+        full = asyncio.run(measure(url, tool_ids, args.tags))
+        per_tag = skopeo_loop(registry, repositories, args.tags, args.skopeo_sample)
+        total_tags = args.tools * args.tags
+        estimate = per_tag * total_tags
+        print(
+            f"skopeo loop over all {total_tags:,} tags (from the sample): {estimate:,.0f}s; "
+            f"dockyard's full refresh is {estimate / full:.1f}x faster"
+        )
+
+
+if __name__ == "__main__":
+    main()
