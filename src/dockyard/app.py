@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard import __version__, db, errors
 from dockyard.accounts.api import router as accounts_router
+from dockyard.app_errors import status_for
 from dockyard.health import router as health_router
 from dockyard.http import AppContext
 from dockyard.registries.api import router as registries_router
@@ -25,30 +26,12 @@ from dockyard.settings import Settings, load_settings
 from dockyard.tools.api import hooks_router
 from dockyard.tools.api import router as tools_router
 from dockyard.tools.tasks import run_embedded_scheduler
+from dockyard.trs.api import PREFIXES as TRS_PREFIXES
+from dockyard.trs.api import build_router as trs_router
 from dockyard.web.views import HERE as WEB_DIR
 from dockyard.web.views import router as web_router
 
 log = logging.getLogger("dockyard")
-
-#: The one place domain errors are mapped to HTTP status codes.
-_STATUS_BY_ERROR: tuple[tuple[type[errors.DockyardError], int], ...] = (
-    (errors.InvalidInput, 422),
-    (errors.AuthenticationRequired, 401),
-    (errors.PermissionDenied, 403),
-    (errors.NotFound, 404),
-    (errors.Conflict, 409),
-    (errors.RateLimited, 429),
-    (errors.DatabaseUnavailable, 503),
-    (errors.RegistryHostRefused, 422),
-    (errors.RegistryRateLimited, 503),
-    (errors.RegistryError, 502),
-    (errors.ConfigurationError, 500),
-)
-
-
-def status_for(error: errors.DockyardError) -> int:
-    """The HTTP status of a domain error."""
-    return next((status for kind, status in _STATUS_BY_ERROR if isinstance(error, kind)), 500)
 
 
 def error_body(code: str, message: str) -> dict[str, object]:
@@ -95,6 +78,8 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     app.include_router(accounts_router)
     app.include_router(tools_router)
     app.include_router(hooks_router)
+    for prefix in TRS_PREFIXES:
+        app.include_router(trs_router(prefix))
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app

@@ -87,9 +87,16 @@ class ToolQuery:
     private: bool | None = None
     published: bool | None = None
     descriptor_type: str | None = None
+    #: TRS filters: registry host, image name, toolname, description words, maintainer.
+    host: str | None = None
+    image_name: str | None = None
+    toolname: str | None = None
+    description_contains: str | None = None
+    maintainer: str | None = None
     sort: str = "name"
     limit: int = 20
     offset: int = 0
+    max_limit: int = MAX_PAGE
 
 
 @dataclass
@@ -559,8 +566,8 @@ def find_tools(session: Session, user: User | None, query: ToolQuery) -> Page:
     """One page of the tools the caller may see that match the query."""
     if query.sort not in SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(SORTS)}")
-    if not 1 <= query.limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    if not 1 <= query.limit <= query.max_limit:
+        raise InvalidInput(f"limit must be between 1 and {query.max_limit}")
     if query.offset < 0:
         raise InvalidInput("offset cannot be negative")
     if query.mine and user is None:
@@ -615,6 +622,32 @@ def _filtered(
         statement = statement.where(Tool.namespace == query.namespace)
     if query.private is not None:
         statement = statement.where(Tool.private.is_(query.private))
+    if query.host is not None:
+        statement = statement.where(func.lower(Tool.host) == query.host.lower())
+    if query.image_name is not None:
+        name = query.image_name.lower()
+        statement = statement.where(
+            or_(
+                func.lower(Tool.repository) == name,
+                func.lower(Tool.repository).endswith("/" + name),
+            )
+        )
+    if query.toolname is not None:
+        statement = statement.where(Tool.toolname == query.toolname)
+    if query.description_contains is not None:
+        statement = statement.where(
+            func.lower(Tool.description).contains(
+                query.description_contains.lower(), autoescape=True
+            )
+        )
+    if query.maintainer is not None:
+        statement = statement.where(
+            Tool.id.in_(
+                select(ToolMaintainer.tool_id)
+                .join(User, User.id == ToolMaintainer.user_id)
+                .where(func.lower(User.username) == query.maintainer.lower())
+            )
+        )
     if query.published is not None:
         statement = statement.where(Tool.published.is_(query.published))
     if query.descriptor_type is not None:

@@ -1,0 +1,314 @@
+"""GA4GH TRS 2.0.1 at /ga4gh/trs/v2 and /api/ga4gh/v2, over the same tool services.
+
+Tool ids are tool paths and contain '/'. Clients percent-encode them (`quay.io%2Fns%2Fname`)
+or not, so everything below /tools/ is routed on the raw path: the id is the shortest prefix
+that names a visible tool and leaves a valid remainder. Errors are TRS `Error` objects.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import zipfile
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import unquote, urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy.orm import Session
+
+from dockyard import __version__
+from dockyard.accounts.models import User
+from dockyard.app_errors import status_for
+from dockyard.errors import DockyardError, InvalidInput, NotFound
+from dockyard.http import CallerDep, SessionDep
+from dockyard.registries.reference import DOCKER_HUB_ALIASES
+from dockyard.tools import services
+from dockyard.tools.models import Tool, ToolVersion, VersionFile
+from dockyard.tools.rules import FileType
+from dockyard.trs import views
+
+PREFIXES = ("/ga4gh/trs/v2", "/api/ga4gh/v2")
+MAX_LIMIT = 1000
+CORS = {"Access-Control-Allow-Origin": "*"}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"code": status, "message": message}, status, headers=CORS)
+
+
+def _json(value: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(value, headers={**CORS, **(headers or {})})
+
+
+def _trs(handler: Callable[[], Response]) -> Response:
+    try:
+        return handler()
+    except DockyardError as error:
+        return _error(status_for(error), error.message)
+
+
+def build_router(prefix: str) -> APIRouter:
+    """The TRS endpoints under one base path."""
+    # The official TRS OpenAPI document describes these; they stay out of dockyard's own.
+    router = APIRouter(prefix=prefix, include_in_schema=False)
+
+    @router.api_route("/service-info", methods=["GET", "HEAD"])
+    def service_info(request: Request) -> JSONResponse:
+        """What this TRS service is."""
+        return _json(
+            {
+                "id": "org.dockyard.trs",
+                "name": "dockyard",
+                "type": {"group": "org.ga4gh", "artifact": "trs", "version": "2.0.1"},
+                "description": "A registry of containerized tools",
+                "organization": {"name": "dockyard", "url": _base(request, "")},
+                "version": __version__,
+            }
+        )
+
+    @router.api_route("/toolClasses", methods=["GET", "HEAD"])
+    def tool_classes() -> JSONResponse:
+        """The one tool class dockyard has."""
+        return _json([views.TOOL_CLASS])
+
+    @router.api_route("/tools", methods=["GET", "HEAD"])
+    def list_tools(
+        request: Request,
+        caller: CallerDep,
+        session: SessionDep,
+        id: str | None = None,
+        alias: str | None = None,
+        toolClass: str | None = None,
+        registry: str | None = None,
+        organization: str | None = None,
+        name: str | None = None,
+        toolname: str | None = None,
+        description: str | None = None,
+        author: str | None = None,
+        checker: bool | None = None,
+        tags: Annotated[list[str] | None, Query()] = None,
+        offset: str | None = None,
+        limit: int | None = None,
+    ) -> Response:
+        """Published tools (and the caller's own), every filter combined."""
+
+        def answer() -> Response:
+            start = _offset(offset)
+            size = min(limit or MAX_LIMIT, MAX_LIMIT)
+            if size < 1:
+                raise InvalidInput("limit must be at least 1")
+            nothing = (
+                bool(checker)
+                or alias is not None
+                or (toolClass is not None and toolClass != views.TOOL_CLASS["id"])
+                or bool(tags)
+            )
+            if nothing:
+                return _paged(request, prefix, [], 0, start, size, caller)
+            page = services.find_tools(
+                session,
+                caller,
+                services.ToolQuery(
+                    path=_canonical_id(id) if id else None,
+                    host=registry,
+                    namespace=organization,
+                    image_name=name,
+                    toolname=toolname,
+                    description_contains=description,
+                    maintainer=author,
+                    sort="name",
+                    limit=size,
+                    offset=start,
+                    max_limit=MAX_LIMIT,
+                ),
+            )
+            return _paged(request, prefix, page.items, page.total, start, size, caller)
+
+        return _trs(answer)
+
+    @router.api_route("/tools/{rest:path}", methods=["GET", "HEAD"])
+    def tool_resources(request: Request, caller: CallerDep, session: SessionDep) -> Response:
+        """Everything below /tools/: the tool, versions, descriptors, tests, files."""
+        raw = request.scope.get("raw_path", b"").decode("latin-1")
+        remainder = raw.split("?", 1)[0][len(prefix) + len("/tools/") :]
+        return _trs(lambda: _resource(request, prefix, session, caller, remainder))
+
+    return router
+
+
+def _resource(
+    request: Request, prefix: str, session: Session, caller: User | None, remainder: str
+) -> Response:
+    tool, tail = _locate(session, caller, remainder)
+    base = _base(request, prefix)
+    versions = services.visible_versions(tool, caller)
+    if not tail:
+        return _json(views.tool_json(tool, versions, base))
+    if tail == ["versions"]:
+        return _json([views.version_json(tool, v, base) for v in versions])
+    version = _version(tool, caller, tail[1])
+    if len(tail) == 2:
+        return _json(views.version_json(tool, version, base))
+    if tail[2:] == ["containerfile"]:
+        files = [f for f in version.files if f.file_type == FileType.CONTAINERFILE]
+        if not files:
+            raise NotFound(f"version {version.name} of {tool.path} has no containerfile")
+        return _json([views.file_wrapper(f, _file_url(request, f)) for f in files])
+    kind = views.descriptor_type(tail[2])
+    if kind is None:
+        raise NotFound(f"{tail[2]!r} is not a descriptor type: use CWL, WDL, NFL, GALAXY or SMK")
+    descriptor, plain = kind
+    plain = plain or "text/plain" in request.headers.get("accept", "")
+    primary = next(
+        (
+            f
+            for f in version.files
+            if f.file_type == FileType.PRIMARY_DESCRIPTOR and f.descriptor_type == descriptor
+        ),
+        None,
+    )
+    action = tail[3] if len(tail) > 3 else ""
+    if action == "descriptor":
+        if primary is None:
+            raise NotFound(f"version {version.name} of {tool.path} has no {descriptor} descriptor")
+        file = primary if len(tail) == 4 else _relative_file(version, primary, "/".join(tail[4:]))
+        if plain:
+            return PlainTextResponse(file.content, headers=CORS)
+        return _json(views.file_wrapper(file, _file_url(request, file)))
+    if action == "tests" and len(tail) == 4:
+        tests = [
+            f
+            for f in version.files
+            if f.file_type == FileType.TEST_FILE and f.descriptor_type in (None, descriptor)
+        ]
+        if plain:
+            return _json([f.content for f in tests])
+        return _json([views.file_wrapper(f, _file_url(request, f)) for f in tests])
+    if action == "files" and len(tail) == 4:
+        files = [
+            f
+            for f in version.files
+            if f.descriptor_type in (None, descriptor) or f.file_type == FileType.CONTAINERFILE
+        ]
+        if request.query_params.get("format") == "zip":
+            return _zip(tool, version, files, primary)
+        return _json([views.tool_file(f, primary) for f in files])
+    raise NotFound("no such TRS resource: check the path")
+
+
+#: The shapes of what may follow a tool id.
+def _valid_tail(tail: list[str]) -> bool:
+    if not tail or tail == ["versions"]:
+        return True
+    if tail[0] != "versions" or len(tail) < 2 or not tail[1]:
+        return False
+    if len(tail) == 2 or tail[2:] == ["containerfile"]:
+        return True
+    if len(tail) >= 4 and tail[3] == "descriptor":
+        return len(tail) == 4 or all(tail[4:])
+    return len(tail) == 4 and tail[3] in {"tests", "files"}
+
+
+def _locate(session: Session, caller: User | None, remainder: str) -> tuple[Tool, list[str]]:
+    segments = remainder.split("/")
+    for cut in range(1, len(segments) + 1):
+        tail = [unquote(s) for s in segments[cut:]]
+        if not _valid_tail(tail):
+            continue
+        tool_id = _canonical_id(unquote("/".join(segments[:cut])))
+        try:
+            return services.tool_by_path(session, caller, tool_id), tail
+        except NotFound:
+            continue
+    raise NotFound(f"no tool {unquote(remainder.split('/versions')[0])!r}")
+
+
+def _canonical_id(tool_id: str) -> str:
+    host, slash, rest = tool_id.partition("/")
+    if slash and host.lower() in DOCKER_HUB_ALIASES:
+        return f"docker.io/{rest if '/' in rest else 'library/' + rest}"
+    return tool_id
+
+
+def _version(tool: Tool, caller: User | None, version_id: str) -> ToolVersion:
+    prefix = f"{tool.path}:"
+    if version_id.lower().startswith(prefix.lower()):
+        version_id = version_id[len(prefix) :]
+    return services.visible_version(tool, caller, version_id)
+
+
+def _relative_file(version: ToolVersion, primary: VersionFile, relative: str) -> VersionFile:
+    directory = primary.path.rpartition("/")[0]
+    joined = posixpath.normpath(posixpath.join(directory, relative))
+    if relative.startswith("/") or joined == ".." or joined.startswith("../") or "\x00" in relative:
+        raise NotFound(f"{relative!r} is outside this version's files")
+    for file in version.files:
+        if file.path == joined:
+            return file
+    raise NotFound(f"version {version.name} has no file {relative!r} next to its descriptor")
+
+
+def _zip(
+    tool: Tool, version: ToolVersion, files: list[VersionFile], primary: VersionFile | None
+) -> Response:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            archive.writestr(views.relative_to_primary(file.path, primary), file.content)
+    name = f"{tool.path.replace('/', '_')}-{version.name}.zip"
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={**CORS, "Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _offset(offset: str | None) -> int:
+    if offset in (None, ""):
+        return 0
+    if not offset.isdigit():
+        raise InvalidInput("offset is a record number: 0, 20, 40, ...")
+    return int(offset)
+
+
+def _paged(
+    request: Request,
+    prefix: str,
+    tools: list[Tool],
+    total: int,
+    start: int,
+    size: int,
+    caller: User | None,
+) -> Response:
+    base = _base(request, prefix)
+    body = [views.tool_json(t, services.visible_versions(t, caller), base) for t in tools]
+    kept = {k: v for k, v in request.query_params.items() if k not in {"offset", "limit"}}
+
+    def link(at: int) -> str:
+        return f"{base}/tools?{urlencode({**kept, 'offset': at, 'limit': size})}"
+
+    last = max(0, ((total - 1) // size) * size) if total else 0
+    headers = {
+        "self_link": link(start),
+        "last_page": link(last),
+        "current_offset": str(start),
+        "current_limit": str(size),
+    }
+    if start + size < total:
+        headers["next_page"] = link(start + size)
+    return _json(body, headers)
+
+
+def _base(request: Request, prefix: str) -> str:
+    context = request.app.state.context
+    root = context.settings.base_url or str(request.base_url).rstrip("/")
+    return f"{root}{prefix}"
+
+
+def _file_url(request: Request, file: VersionFile) -> str:
+    version = file.version
+    tool = version.tool
+    root = _base(request, "")
+    return f"{root}/api/tools/{tool.id}/versions/{version.name}/files/{file.path}"

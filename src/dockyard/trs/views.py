@@ -1,0 +1,124 @@
+"""What TRS 2.0.1 shows of tools: plain functions from dockyard's models to TRS objects.
+
+Optional fields without a value are left out rather than sent as null (SPEC.md section 7).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.tools.models import Tool, ToolVersion, VersionFile
+from dockyard.tools.rules import DescriptorType, FileType
+
+TOOL_CLASS = {
+    "id": "CommandLineTool",
+    "name": "CommandLineTool",
+    "description": "A container image with descriptors that run it",
+}
+DOCKER_HUB = "docker.io"
+
+
+def image_name(tool: Tool, digest: str | None) -> str:
+    """`repo@sha256:...` when pinned; the host is left out for Docker Hub only."""
+    base = tool.repository if tool.host == DOCKER_HUB else f"{tool.host}/{tool.repository}"
+    return f"{base}@{digest}" if digest else base
+
+
+def tool_json(tool: Tool, versions: list[ToolVersion], base: str) -> dict[str, Any]:
+    """A TRS Tool with its visible versions."""
+    answer: dict[str, Any] = {
+        "url": f"{base}/tools/{_encoded(tool.path)}",
+        "id": tool.path,
+        "organization": tool.namespace,
+        "name": tool.repository.rsplit("/", 1)[-1] if tool.toolname is None else tool.toolname,
+        "toolclass": TOOL_CLASS,
+        "description": tool.description or None,
+        "meta_version": tool.updated_at.isoformat(),
+        "has_checker": False,
+        "versions": [version_json(tool, version, base) for version in versions],
+    }
+    return _without_nulls(answer)
+
+
+def version_json(tool: Tool, version: ToolVersion, base: str) -> dict[str, Any]:
+    """A TRS ToolVersion: one ImageData per platform, descriptor types from its files."""
+    kinds = sorted(
+        {
+            file.descriptor_type
+            for file in version.files
+            if file.file_type == FileType.PRIMARY_DESCRIPTOR and file.descriptor_type
+        }
+    )
+    images = [
+        _without_nulls(
+            {
+                "registry_host": tool.host,
+                "image_name": image_name(tool, image.digest),
+                "size": image.size,
+                "updated": image.created.isoformat() if image.created else None,
+                "checksum": [{"checksum": image.digest.partition(":")[2], "type": "sha-256"}],
+                "image_type": "Docker",
+            }
+        )
+        for image in version.images
+    ]
+    answer: dict[str, Any] = {
+        "url": f"{base}/tools/{_encoded(tool.path)}/versions/{_encoded(version.name)}",
+        "id": version.name,
+        "name": version.name,
+        "author": [m.user.username for m in tool.maintainers] or None,
+        "is_production": tool.default_version_id == version.id,
+        "images": images,
+        "descriptor_type": kinds,
+        "containerfile": any(f.file_type == FileType.CONTAINERFILE for f in version.files),
+        "meta_version": version.updated_at.isoformat(),
+        "verified": False,
+        "signed": False,
+    }
+    return _without_nulls(answer)
+
+
+def file_wrapper(file: VersionFile, url: str) -> dict[str, Any]:
+    """A TRS FileWrapper: content, sha-256 checksum and where it is served."""
+    return {
+        "content": file.content,
+        "checksum": [{"checksum": file.sha256, "type": "sha-256"}],
+        "url": url,
+    }
+
+
+def tool_file(file: VersionFile, primary: VersionFile | None) -> dict[str, Any]:
+    """A TRS ToolFile, its path relative to the primary descriptor's directory."""
+    return {
+        "path": relative_to_primary(file.path, primary),
+        "file_type": file.file_type,
+        "checksum": {"checksum": file.sha256, "type": "sha-256"},
+    }
+
+
+def relative_to_primary(path: str, primary: VersionFile | None) -> str:
+    """A version path as seen from the primary descriptor's directory."""
+    directory = primary.path.rpartition("/")[0] if primary else ""
+    if directory and path.startswith(directory + "/"):
+        return path[len(directory) + 1 :]
+    return path
+
+
+def descriptor_type(text: str) -> tuple[DescriptorType, bool] | None:
+    """The descriptor type a path segment names, and whether it asks for the plain file."""
+    upper = text.upper().replace("-", "_")
+    plain = upper.startswith("PLAIN_")
+    kind = upper.removeprefix("PLAIN_")
+    if kind not in DescriptorType.__members__:
+        return None
+    return DescriptorType(kind), plain
+
+
+def _encoded(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
+    return {key: item for key, item in value.items() if item is not None}
