@@ -297,3 +297,22 @@ def test_head_and_cors_are_served(client: TestClient, catalog: dict[str, Any]) -
     head = client.head("/ga4gh/trs/v2/tools/quay.io%2Fbiocontainers%2Fsamtools")
     assert head.status_code == 200
     assert head.headers["access-control-allow-origin"] == "*"
+
+
+def test_tool_and_version_answers_carry_etags_and_honour_if_none_match(
+    client: TestClient, catalog: dict[str, Any]
+) -> None:
+    url = "/ga4gh/trs/v2/tools/quay.io%2Fbiocontainers%2Fsamtools/versions/1.17"
+    first = client.get(url)
+    etag = first.headers["etag"]
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    client.patch(
+        f"/api/tools/{catalog['samtools']['id']}/versions/1.17",
+        json={"images": []},
+        headers=bearer(catalog["ada"]),
+    )
+    changed = client.get(url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag

@@ -7,6 +7,7 @@ that names a visible tool and leaves a valid remainder. Errors are TRS `Error` o
 
 from __future__ import annotations
 
+import hashlib
 import io
 import posixpath
 import zipfile
@@ -133,7 +134,8 @@ def build_router(prefix: str) -> APIRouter:
         """Everything below /tools/: the tool, versions, descriptors, tests, files."""
         raw = request.scope.get("raw_path", b"").decode("latin-1")
         remainder = raw.split("?", 1)[0][len(prefix) + len("/tools/") :]
-        return _trs(lambda: _resource(request, prefix, session, caller, remainder))
+        response = _trs(lambda: _resource(request, prefix, session, caller, remainder))
+        return _with_etag(request, response)
 
     return router
 
@@ -263,6 +265,18 @@ def _zip(
         media_type="application/zip",
         headers={**CORS, "Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+def _with_etag(request: Request, response: Response) -> Response:
+    """A strong ETag from the answer's bytes; 304 when the client already has them."""
+    if response.status_code != 200:
+        return response
+    etag = '"' + hashlib.sha256(bytes(response.body)).hexdigest()[:32] + '"'
+    wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
+    if etag in wanted or "*" in wanted:
+        return Response(status_code=304, headers={**CORS, "ETag": etag})
+    response.headers["ETag"] = etag
+    return response
 
 
 def _offset(offset: str | None) -> int:
