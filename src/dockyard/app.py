@@ -90,9 +90,19 @@ def create_app_from_env() -> FastAPI:
     return create_app(load_settings())
 
 
+def _error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """dockyard's error envelope, or TRS's `Error` object for requests under a TRS base."""
+    if request.url.path.startswith(TRS_PREFIXES):
+        trs_headers = {"Access-Control-Allow-Origin": "*", **(headers or {})}
+        return JSONResponse({"code": status, "message": message}, status, headers=trs_headers)
+    return JSONResponse(error_body(code, message), status, headers=headers)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.DockyardError)
-    async def domain_error(_request: Request, error: errors.DockyardError) -> JSONResponse:
+    async def domain_error(request: Request, error: errors.DockyardError) -> JSONResponse:
         status = status_for(error)
         headers = {}
         if isinstance(error, errors.RateLimited):
@@ -101,33 +111,32 @@ def _install_error_handlers(app: FastAPI) -> None:
             headers["WWW-Authenticate"] = 'Bearer realm="dockyard"'
         if status >= 500:
             log.error("request failed", extra={"code": error.code, "error": error.message})
-        return JSONResponse(error_body(error.code, error.message), status, headers=headers)
+        return _error_response(request, status, error.code, error.message, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body("invalid_input", _describe_validation(error)), 422)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        return _error_response(request, 422, "invalid_input", _describe_validation(error))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         message = str(error.detail) if error.detail else "request failed"
         if error.status_code == 404:
             message = "no such resource: check the URL"
-        return JSONResponse(
-            error_body(code, message), error.status_code, headers=getattr(error, "headers", None)
+        return _error_response(
+            request, error.status_code, code, message, getattr(error, "headers", None)
         )
 
     @app.exception_handler(Exception)
-    async def unexpected_error(_request: Request, error: Exception) -> JSONResponse:
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
         reference = uuid.uuid4().hex[:12]
         log.exception("unexpected error", extra={"reference": reference})
-        return JSONResponse(
-            error_body(
-                "internal_error",
-                f"dockyard failed to answer this request; the operator can find it in the log "
-                f"under reference {reference}",
-            ),
+        return _error_response(
+            request,
             500,
+            "internal_error",
+            f"dockyard failed to answer this request; the operator can find it in the log "
+            f"under reference {reference}",
         )
 
 

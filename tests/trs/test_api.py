@@ -316,3 +316,27 @@ def test_tool_and_version_answers_carry_etags_and_honour_if_none_match(
     changed = client.get(url, headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        (
+            "/ga4gh/trs/v2/tools/quay.io%2Fbiocontainers%2Fsamtools/versions/1.17/CWL/descriptor/a%0Ab",
+            {},
+            404,
+        ),
+        ("/ga4gh/trs/v2/tools", {"Authorization": "Bearer dy_not-a-real-token"}, 401),
+        ("/api/ga4gh/v2/tools", {"Authorization": "Basic abc"}, 401),
+        ("/ga4gh/trs/v2/tools?limit=abc", {}, 422),
+        ("/ga4gh/trs/v2/no-such-endpoint", {}, 404),
+    ],
+)
+def test_every_error_under_the_trs_bases_is_a_trs_error_object(
+    client: TestClient, catalog: dict[str, Any], path: str, headers: dict[str, str], status: int
+) -> None:
+    response = client.get(path, headers=headers)
+    assert response.status_code == status
+    valid(response.json(), "Error")
+    assert response.json()["code"] == status
+    assert response.headers["access-control-allow-origin"] == "*"

@@ -2,7 +2,8 @@
 
 Tool ids are tool paths and contain '/'. Clients percent-encode them (`quay.io%2Fns%2Fname`)
 or not, so everything below /tools/ is routed on the raw path: the id is the shortest prefix
-that names a visible tool and leaves a valid remainder. Errors are TRS `Error` objects.
+that names a visible tool and leaves a valid remainder. Errors raised here become TRS `Error`
+objects in the app's error handlers, like every other error under these bases.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hashlib
 import io
 import posixpath
 import zipfile
-from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import unquote, urlencode
 
@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from dockyard import __version__
 from dockyard.accounts.models import User
-from dockyard.app_errors import status_for
-from dockyard.errors import DockyardError, InvalidInput, NotFound
+from dockyard.errors import InvalidInput, NotFound
 from dockyard.http import CallerDep, SessionDep
 from dockyard.registries.reference import DOCKER_HUB_ALIASES
 from dockyard.tools import services
@@ -35,19 +34,8 @@ MAX_LIMIT = 1000
 CORS = {"Access-Control-Allow-Origin": "*"}
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": status, "message": message}, status, headers=CORS)
-
-
 def _json(value: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(value, headers={**CORS, **(headers or {})})
-
-
-def _trs(handler: Callable[[], Response]) -> Response:
-    try:
-        return handler()
-    except DockyardError as error:
-        return _error(status_for(error), error.message)
 
 
 def build_router(prefix: str) -> APIRouter:
@@ -127,15 +115,14 @@ def build_router(prefix: str) -> APIRouter:
             )
             return _paged(request, prefix, page.items, page.total, start, size, caller)
 
-        return _trs(answer)
+        return answer()
 
     @router.api_route("/tools/{rest:path}", methods=["GET", "HEAD"])
     def tool_resources(request: Request, caller: CallerDep, session: SessionDep) -> Response:
         """Everything below /tools/: the tool, versions, descriptors, tests, files."""
         raw = request.scope.get("raw_path", b"").decode("latin-1")
         remainder = raw.split("?", 1)[0][len(prefix) + len("/tools/") :]
-        response = _trs(lambda: _resource(request, prefix, session, caller, remainder))
-        return _with_etag(request, response)
+        return _with_etag(request, _resource(request, prefix, session, caller, remainder))
 
     return router
 
