@@ -340,3 +340,33 @@ def test_every_error_under_the_trs_bases_is_a_trs_error_object(
     valid(response.json(), "Error")
     assert response.json()["code"] == status
     assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_listing_costs_the_same_queries_however_many_versions_there_are(
+    client: TestClient, catalog: dict[str, Any]
+) -> None:
+    from sqlalchemy import event
+
+    engine = client.app.state.context.engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    def listing_queries() -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/ga4gh/trs/v2/tools").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    before = listing_queries()
+    for n in range(6):
+        client.post(
+            f"/api/tools/{catalog['samtools']['id']}/versions",
+            json={"name": f"2.{n}", "images": [{"digest": DIGEST}]},
+            headers=bearer(catalog["ada"]),
+        )
+    assert listing_queries() == before

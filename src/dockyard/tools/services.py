@@ -97,6 +97,8 @@ class ToolQuery:
     limit: int = 20
     offset: int = 0
     max_limit: int = MAX_PAGE
+    #: Load each version's images and files with the page (TRS shows them in listings).
+    with_contents: bool = False
 
 
 @dataclass
@@ -587,6 +589,14 @@ def find_tools(session: Session, user: User | None, query: ToolQuery) -> Page:
             selectinload(Tool.maintainers),
             selectinload(Tool.versions),
             selectinload(Tool.default_version),
+            *(
+                [
+                    selectinload(Tool.versions).selectinload(ToolVersion.images),
+                    selectinload(Tool.versions).selectinload(ToolVersion.files),
+                ]
+                if query.with_contents
+                else []
+            ),
         )
         .order_by(*SORTS[query.sort])
         .limit(query.limit)

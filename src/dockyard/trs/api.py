@@ -111,6 +111,7 @@ def build_router(prefix: str) -> APIRouter:
                     limit=size,
                     offset=start,
                     max_limit=MAX_LIMIT,
+                    with_contents=True,
                 ),
             )
             return _paged(request, prefix, page.items, page.total, start, size, caller)
