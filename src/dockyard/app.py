@@ -28,6 +28,7 @@ from dockyard.tools.api import router as tools_router
 from dockyard.tools.tasks import run_embedded_scheduler
 from dockyard.trs.api import PREFIXES as TRS_PREFIXES
 from dockyard.trs.api import build_router as trs_router
+from dockyard.trs.cache import TrsCache, generation_source
 from dockyard.web.views import HERE as WEB_DIR
 from dockyard.web.views import router as web_router
 
@@ -82,6 +83,13 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
         app.include_router(trs_router(prefix))
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    if settings.trs_cache_mb:
+        app.add_middleware(
+            TrsCache,
+            prefixes=TRS_PREFIXES,
+            source=generation_source(settings.database_url),
+            max_bytes=settings.trs_cache_mb << 20,
+        )
     return app
 
 

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     refresh_interval: Annotated[int, Field(ge=60)] = 21600
     #: In the embedded mode, whether `dockyard serve` refreshes due tools in the background.
     background_refresh: bool = True
+    #: Memory for anonymous TRS answers in each web process, in MiB (0 turns the cache off).
+    trs_cache_mb: Annotated[int, Field(ge=0, le=65536)] = 64
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("database_url")

@@ -172,14 +172,14 @@ def test_files_outside_the_primary_descriptors_directory_are_refused(
 
 def test_versions_are_listed_hidden_and_deleted(cli: Callable[..., Result]) -> None:
     ok(cli("register", "quay.io/ns/img"))
-    ok(cli("version", "add", "quay.io/ns/img", "1.0"))
+    ok(cli("version", "add", "quay.io/ns/img", "1.0", "--description", "First"))
     ok(cli("version", "add", "quay.io/ns/img", "2.0"))
-    ok(cli("version", "update", "quay.io/ns/img", "2.0", "--hidden"))
+    ok(cli("version", "update", "quay.io/ns/img", "2.0", "--hidden", "--description", "Beta"))
+    error(cli("version", "update", "quay.io/ns/img", "2.0"), "nothing to change")
     listing = ok(cli("version", "list", "quay.io/ns/img", "--json"))
-    assert [(v["name"], v["hidden"]) for v in json.loads(listing.stdout)["items"]] == [
-        ("1.0", False),
-        ("2.0", True),
-    ]
+    assert [
+        (v["name"], v["hidden"], v["description"]) for v in json.loads(listing.stdout)["items"]
+    ] == [("1.0", False, "First"), ("2.0", True, "Beta")]
     ok(cli("version", "delete", "quay.io/ns/img", "2.0"))
     error(cli("version", "delete", "quay.io/ns/img", "2.0"), "has no version '2.0'")
 

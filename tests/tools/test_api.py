@@ -281,6 +281,12 @@ def test_versions_files_and_patches_round_trip(client: TestClient, make_user: Ma
     assert patched["description"] == "New words"
     assert patched["default_version"] == "1.0"
     assert patched["descriptor_types"] == ["CWL"]
+    described = client.patch(
+        f"/api/tools/{tid}/versions/1.0",
+        json={"description": "Faster sort"},
+        headers=bearer(ada),
+    ).json()
+    assert (described["description"], described["hidden"]) == ("Faster sort", False)
     assert (
         client.patch(
             f"/api/tools/{tid}/versions/1.0", json={"hidden": True}, headers=bearer(ada)

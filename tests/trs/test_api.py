@@ -63,6 +63,7 @@ def catalog(client: TestClient, make_user: MakeUser) -> dict[str, Any]:
         f"/api/tools/{samtools['id']}/versions",
         json={
             "name": "1.17",
+            "description": "Adds the view subcommand",
             "images": [
                 {
                     "digest": DIGEST,
@@ -157,6 +158,15 @@ def test_docker_hub_images_leave_out_the_host(client: TestClient, catalog: dict[
     version = client.get("/ga4gh/trs/v2/tools/docker.io%2Flibrary%2Fubuntu/versions/24.04").json()
     assert version["images"][0]["image_name"] == f"library/ubuntu@{DIGEST}"
     assert version["images"][0]["registry_host"] == "docker.io"
+
+
+def test_versions_carry_the_trs_2_1_description_only_when_they_have_one(
+    client: TestClient, catalog: dict[str, Any]
+) -> None:
+    tool = client.get("/ga4gh/trs/v2/tools/quay.io%2Fbiocontainers%2Fsamtools").json()
+    assert tool["versions"][0]["description"] == "Adds the view subcommand"
+    bare = client.get("/ga4gh/trs/v2/tools/docker.io%2Flibrary%2Fubuntu/versions/24.04").json()
+    assert "description" not in bare
 
 
 @pytest.mark.parametrize(

@@ -274,6 +274,7 @@ def version() -> None:
 @click.argument("tool_ref", metavar="TOOL")
 @click.argument("name")
 @click.option("--hidden", is_flag=True, help="Add it hidden from everyone but maintainers.")
+@click.option("--description", default="", help="What changed in this version.")
 @click.option(
     "--image",
     "images",
@@ -288,12 +289,18 @@ def version_add(
     tool_ref: str,
     name: str,
     hidden: bool,
+    description: str,
     images: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Add version NAME (a tag of the image) to TOOL."""
     found = client.find_tool(tool_ref)
-    body = {"name": name, "hidden": hidden, "images": [_image(text) for text in images]}
+    body = {
+        "name": name,
+        "hidden": hidden,
+        "description": description,
+        "images": [_image(text) for text in images],
+    }
     created = client.post(f"/api/tools/{found['id']}/versions", json=body)
     if as_json:
         echo_json(created)
@@ -331,14 +338,26 @@ def version_list(client: ApiClient, tool_ref: str, as_json: bool) -> None:
 @click.argument("tool_ref", metavar="TOOL")
 @click.argument("name")
 @click.option("--hidden/--visible", default=None, help="Hide the version or show it again.")
+@click.option("--description", default=None, help="What changed in this version.")
 @pass_client
-def version_update(client: ApiClient, tool_ref: str, name: str, hidden: bool | None) -> None:
-    """Hide or show a version."""
-    if hidden is None:
-        raise ApiError("nothing to change: give --hidden or --visible")
+def version_update(
+    client: ApiClient, tool_ref: str, name: str, hidden: bool | None, description: str | None
+) -> None:
+    """Hide or show a version, or describe it."""
+    body: dict[str, object] = {}
+    if hidden is not None:
+        body["hidden"] = hidden
+    if description is not None:
+        body["description"] = description
+    if not body:
+        raise ApiError("nothing to change: give --hidden, --visible or --description")
     found = client.find_tool(tool_ref)
-    client.request("PATCH", f"/api/tools/{found['id']}/versions/{name}", json={"hidden": hidden})
-    click.echo(f"version {name} of {found['path']} is now {'hidden' if hidden else 'visible'}")
+    client.request("PATCH", f"/api/tools/{found['id']}/versions/{name}", json=body)
+    if hidden is not None:
+        state = "hidden" if hidden else "visible"
+        click.echo(f"version {name} of {found['path']} is now {state}")
+    if description is not None:
+        click.echo(f"version {name} of {found['path']} has a new description")
 
 
 @version.command("delete")

@@ -179,7 +179,13 @@ def list_versions(tool_id: int, caller: CallerDep, session: SessionDep) -> Versi
 def add_version(tool_id: int, body: VersionIn, user: UserDep, session: SessionDep) -> VersionOut:
     """Add a version by hand."""
     version = services.add_version(
-        session, user, tool_id, body.name, hidden=body.hidden, images=_images(body.images)
+        session,
+        user,
+        tool_id,
+        body.name,
+        hidden=body.hidden,
+        images=_images(body.images),
+        description=body.description,
     )
     return VersionOut.of(version.tool, version)
 
@@ -195,13 +201,14 @@ def get_version(tool_id: int, name: str, caller: CallerDep, session: SessionDep)
 def update_version(
     tool_id: int, name: str, body: VersionPatch, user: UserDep, session: SessionDep
 ) -> VersionOut:
-    """Hide or show a version, or replace its images."""
+    """Hide or show a version, describe it, or replace its images."""
     version = services.update_version(
         session,
         user,
         tool_id,
         name,
         hidden=body.hidden,
+        description=body.description,
         images=_images(body.images) if body.images is not None else None,
     )
     return VersionOut.of(version.tool, version)

@@ -15,10 +15,21 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
     func,
+    inspect,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    InstanceState,
+    Mapped,
+    Session,
+    SessionTransaction,
+    UOWTransaction,
+    mapped_column,
+    relationship,
+)
 
 from dockyard.accounts.models import User
 from dockyard.db import Base
@@ -118,6 +129,8 @@ class ToolVersion(Base):
     tool_id: Mapped[int] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(128))
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: What changed in this version, in the maintainer's words (TRS 2.1 `description`).
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: True once a refresh found this tag in the registry; such versions follow the registry.
@@ -237,3 +250,69 @@ class RefreshRun(Base):
     #: "running", "ok", "partial" or "failed".
     status: Mapped[str] = mapped_column(String(16), default="running")
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class CatalogState(Base):
+    """One row whose `generation` grows with every committed change that readers can see.
+
+    Caches of published answers (the TRS response cache) compare it instead of the data.
+    """
+
+    __tablename__ = "catalog_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+#: Attributes that no published answer shows; changing only these leaves the generation.
+_UNSHOWN = frozenset(
+    {
+        "checked_at",
+        "refreshed_at",
+        "refresh_status",
+        "refresh_message",
+        "next_refresh_at",
+        "webhook_secret_hash",
+        "problem",
+        "problem_code",
+        "email",
+        "password_hash",
+        "is_active",
+    }
+)
+_SHOWN_CLASSES = (Tool, ToolMaintainer, ToolVersion, VersionImage, VersionFile, User)
+_BUMPED = "dockyard.catalog_bumped"
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_catalog_generation(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
+    """Bump the generation once per transaction that changes something readers see."""
+    if session.info.get(_BUMPED):
+        return
+    if any(_shows(item, changed=False) for item in (*session.new, *session.deleted)) or any(
+        _shows(item, changed=True) for item in session.dirty
+    ):
+        session.execute(
+            update(CatalogState)
+            .where(CatalogState.id == 1)
+            .values(generation=CatalogState.generation + 1)
+        )
+        session.info[_BUMPED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_bump(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction, not a flush's own
+        session.info.pop(_BUMPED, None)
+
+
+def _shows(item: object, *, changed: bool) -> bool:
+    if not isinstance(item, _SHOWN_CLASSES):
+        return False
+    if not changed:
+        return True
+    state: InstanceState[Any] = inspect(item)
+    return any(
+        attribute.key not in _UNSHOWN and attribute.history.has_changes()
+        for attribute in state.attrs
+    )

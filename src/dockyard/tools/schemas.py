@@ -112,6 +112,7 @@ class VersionIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=128, examples=["1.17--h00cdaf9_0"])
     hidden: bool = False
+    description: str = Field(default="", examples=["Adds the --threads option"])
     images: list[ImageModel] = Field(default_factory=list, max_length=64)
 
 
@@ -121,6 +122,7 @@ class VersionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hidden: bool | None = None
+    description: str | None = None
     images: list[ImageModel] | None = Field(default=None, max_length=64)
 
 
@@ -179,6 +181,7 @@ class VersionOut(BaseModel):
 
     name: str
     hidden: bool
+    description: str
     is_default: bool
     from_registry: bool
     digest: str | None
@@ -198,6 +201,7 @@ class VersionOut(BaseModel):
         return cls(
             name=version.name,
             hidden=version.hidden,
+            description=version.description,
             is_default=tool.default_version_id == version.id,
             from_registry=version.from_registry,
             digest=version.digest,

@@ -134,9 +134,20 @@ def visible_tool(session: Session, user: User | None, tool_id: int) -> Tool:
     return tool
 
 
+#: Loader options that bring each version's images and files with the tool, in two queries.
+VERSION_CONTENTS = (
+    selectinload(Tool.versions).selectinload(ToolVersion.images),
+    selectinload(Tool.versions).selectinload(ToolVersion.files),
+)
+
+
 def tool_by_path(session: Session, user: User | None, path: str) -> Tool:
-    """The visible tool whose path this is (case-insensitively)."""
-    tool = session.scalar(select(Tool).where(func.lower(Tool.path) == path.lower()))
+    """The visible tool whose path this is (case-insensitively), with its versions' contents."""
+    tool = session.scalar(
+        select(Tool)
+        .where(func.lower(Tool.path) == path.lower())
+        .options(selectinload(Tool.maintainers), *VERSION_CONTENTS)
+    )
     if tool is None or not can_view(tool, user):
         raise NotFound(f"no tool with path {path!r}")
     return tool
@@ -407,13 +418,19 @@ def add_version(
     *,
     hidden: bool = False,
     images: Sequence[ImageSpec] = (),
+    description: str = "",
 ) -> ToolVersion:
     """Add a version (a tag of the image) by hand."""
     tool = changeable_tool(session, user, tool_id)
     rules.check_version_name(name)
     if any(version.name == name for version in tool.versions):
         raise Conflict(f"{tool.path} already has a version {name!r}")
-    version = ToolVersion(name=name, hidden=hidden, images=_images(images))
+    version = ToolVersion(
+        name=name,
+        hidden=hidden,
+        images=_images(images),
+        description=_check_description(description),
+    )
     tool.versions.append(version)
     if tool.default_version is None and not hidden:
         tool.default_version = version
@@ -433,10 +450,13 @@ def update_version(
     *,
     hidden: bool | None = None,
     images: Sequence[ImageSpec] | None = None,
+    description: str | None = None,
 ) -> ToolVersion:
-    """Hide or show a version, or replace its images."""
+    """Hide or show a version, describe it, or replace its images."""
     tool = changeable_tool(session, user, tool_id)
     version = visible_version(tool, user, name)
+    if description is not None:
+        version.description = _check_description(description)
     if hidden is not None and hidden != version.hidden:
         if hidden:
             _keep_one_visible(tool, version, "hide")
@@ -589,14 +609,7 @@ def find_tools(session: Session, user: User | None, query: ToolQuery) -> Page:
             selectinload(Tool.maintainers),
             selectinload(Tool.versions),
             selectinload(Tool.default_version),
-            *(
-                [
-                    selectinload(Tool.versions).selectinload(ToolVersion.images),
-                    selectinload(Tool.versions).selectinload(ToolVersion.files),
-                ]
-                if query.with_contents
-                else []
-            ),
+            *(VERSION_CONTENTS if query.with_contents else ()),
         )
         .order_by(*SORTS[query.sort])
         .limit(query.limit)

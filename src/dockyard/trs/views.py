@@ -66,6 +66,7 @@ def version_json(tool: Tool, version: ToolVersion, base: str) -> dict[str, Any]:
         "url": f"{base}/tools/{_encoded(tool.path)}/versions/{_encoded(version.name)}",
         "id": version.name,
         "name": version.name,
+        "description": version.description or None,
         "author": [m.user.username for m in tool.maintainers] or None,
         "is_production": tool.default_version_id == version.id,
         "images": images,

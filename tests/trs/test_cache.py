@@ -1,0 +1,178 @@
+"""The TRS response cache: answers from memory, never older than the request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event, select, update
+
+from dockyard import db
+from dockyard.accounts.models import User
+from dockyard.tools.models import CatalogState, Tool, ToolVersion
+from dockyard.trs.cache import Message, TrsCache
+from tests.conftest import bearer
+
+MakeUser = Callable[..., tuple[User, str]]
+TOOL = "/ga4gh/trs/v2/tools/quay.io%2Fns%2Fcached"
+
+
+@pytest.fixture
+def published(client: TestClient, make_user: MakeUser) -> dict[str, Any]:
+    _, ada = make_user("ada")
+    tool = client.post("/api/tools", json={"image": "quay.io/ns/cached"}, headers=bearer(ada))
+    tid = tool.json()["id"]
+    client.post(f"/api/tools/{tid}/versions", json={"name": "1.0"}, headers=bearer(ada))
+    client.post(f"/api/tools/{tid}/publish", headers=bearer(ada))
+    return {"id": tid, "token": ada}
+
+
+def statements_on(engine: Engine) -> list[str]:
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    return seen
+
+
+def generation(engine: Engine) -> int:
+    with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
+        return int(session.scalar(select(CatalogState.generation)) or 0)
+
+
+def test_a_repeated_anonymous_read_is_answered_without_the_database(
+    client: TestClient, published: dict[str, Any]
+) -> None:
+    first = client.get(TOOL)
+    seen = statements_on(client.app.state.context.engine)  # type: ignore[attr-defined]
+    again = client.get(TOOL)
+    assert (again.status_code, again.content) == (200, first.content)
+    assert again.headers["etag"] == first.headers["etag"]
+    assert seen == []
+    head = client.head(TOOL)
+    assert (head.status_code, head.content, head.headers["etag"]) == (
+        200,
+        b"",
+        first.headers["etag"],
+    )
+    unchanged = client.get(TOOL, headers={"If-None-Match": first.headers["etag"]})
+    assert (unchanged.status_code, unchanged.headers["etag"]) == (304, first.headers["etag"])
+    assert unchanged.headers["access-control-allow-origin"] == "*"
+    assert seen == []
+
+
+def test_a_change_through_the_api_shows_at_once(
+    client: TestClient, published: dict[str, Any]
+) -> None:
+    assert "description" not in client.get(TOOL).json()
+    client.patch(
+        f"/api/tools/{published['id']}",
+        json={"description": "Now described"},
+        headers=bearer(published["token"]),
+    )
+    assert client.get(TOOL).json()["description"] == "Now described"
+    client.post(f"/api/tools/{published['id']}/unpublish", headers=bearer(published["token"]))
+    assert client.get(TOOL).status_code == 404
+
+
+def test_a_change_by_another_process_shows_at_once(
+    client: TestClient, published: dict[str, Any], database_url: str
+) -> None:
+    assert client.get(f"{TOOL}/versions").json()[0]["id"] == "1.0"
+    other = db.make_engine(database_url)  # what a worker or another web process holds
+    try:
+        with db.unit_of_work(db.make_sessionmaker(other)) as session:
+            version = session.scalars(select(ToolVersion)).one()
+            version.name = "1.1"
+        assert client.get(f"{TOOL}/versions").json()[0]["id"] == "1.1"
+    finally:
+        other.dispose()
+
+
+def test_callers_with_a_token_always_reach_the_app(
+    client: TestClient, published: dict[str, Any]
+) -> None:
+    client.get(TOOL)
+    seen = statements_on(client.app.state.context.engine)  # type: ignore[attr-defined]
+    assert client.get(TOOL, headers=bearer(published["token"])).status_code == 200
+    assert seen != []
+
+
+def test_only_changes_that_readers_see_move_the_generation(
+    engine: Engine, client: TestClient, published: dict[str, Any]
+) -> None:
+    before = generation(engine)
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        tool = session.scalars(select(Tool)).one()
+        tool.refresh_status = "ok"
+        tool.next_refresh_at = None
+        session.scalars(select(ToolVersion)).one().problem = "tag missing"
+    assert generation(engine) == before
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        session.scalars(select(Tool)).one().description = "seen by readers"
+        session.flush()
+        session.scalars(select(ToolVersion)).one().description = "also seen"
+    assert generation(engine) == before + 1
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        session.execute(update(CatalogState).values(generation=CatalogState.generation))
+    assert generation(engine) == before + 1
+
+
+class FixedGeneration:
+    def __init__(self) -> None:
+        self.value: int | None = 1
+
+    async def read(self) -> int | None:
+        return self.value
+
+    async def close(self) -> None:
+        return None
+
+
+def run_cache(cache: TrsCache, path: str, method: str = "GET") -> tuple[int, bytes]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+    }
+    asyncio.run(cache(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_the_cache_keeps_to_its_memory_budget_and_empties_on_a_new_generation() -> None:
+    calls: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        calls.append(scope["path"])
+        body = scope["path"].encode() * 20
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    source = FixedGeneration()
+    cache = TrsCache(app, prefixes=("/trs",), source=source, max_bytes=250)
+    for path in ("/trs/a", "/trs/b", "/trs/c", "/trs/a"):
+        assert run_cache(cache, path) == (200, path.encode() * 20)
+    assert calls == ["/trs/a", "/trs/b", "/trs/c", "/trs/a"]  # a was dropped for c
+    assert cache.size <= 250
+    run_cache(cache, "/trs/c")
+    assert calls[-1] == "/trs/a"
+    source.value = 2
+    run_cache(cache, "/trs/c")
+    assert calls[-1] == "/trs/c"
+    source.value = None  # the database cannot be read: the app answers
+    run_cache(cache, "/trs/c")
+    run_cache(cache, "/elsewhere")
+    assert calls[-2:] == ["/trs/c", "/elsewhere"]
