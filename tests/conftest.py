@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,13 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         allow_private_network_registries=True,
         background_refresh=False,
     )
+    with serving(settings) as url:
+        yield url
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """A real dockyard server (uvicorn in a thread on loopback) for `settings`; its URL."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -181,10 +189,12 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the live dockyard server did not start", pytrace=False)
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
 
 
 @pytest.fixture(scope="session", params=["open", "htpasswd", "token"])

@@ -15,6 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard import __version__, db, errors
+from dockyard.access.api import notifications_router, registry_requests_router
+from dockyard.access.api import router as access_router
+from dockyard.access.grants import Granter
+from dockyard.access.mail import mailer_for, sender_address
+from dockyard.access.tasks import run_mail_sender
 from dockyard.accounts.api import router as accounts_router
 from dockyard.app_errors import status_for
 from dockyard.health import router as health_router
@@ -22,6 +27,7 @@ from dockyard.http import AppContext
 from dockyard.registries.api import router as registries_router
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import catalog_for
+from dockyard.registries.credentials import SecretBox
 from dockyard.settings import Settings, load_settings
 from dockyard.tools.api import hooks_router
 from dockyard.tools.api import router as tools_router
@@ -45,8 +51,14 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     if catalog is None:
         catalog = catalog_for(settings)
     engine = db.make_engine(settings.database_url)
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
     context = AppContext(
-        settings=settings, engine=engine, sessions=db.make_sessionmaker(engine), catalog=catalog
+        settings=settings,
+        engine=engine,
+        sessions=db.make_sessionmaker(engine),
+        catalog=catalog,
+        mailer=mailer_for(settings.smtp_url.get_secret_value() if settings.smtp_url else None),
+        granter=Granter(SecretBox(secret_key) if secret_key else None),
     )
 
     @asynccontextmanager
@@ -57,8 +69,12 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
             scheduler = asyncio.create_task(
                 run_embedded_scheduler(settings, context.sessions, context.catalog, stop)
             )
+        mail = asyncio.create_task(
+            run_mail_sender(context.sessions, context.mailer, sender_address(settings), stop)
+        )
         yield
         stop.set()
+        await mail
         if scheduler is not None:
             await scheduler
         engine.dispose()
@@ -79,6 +95,9 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     app.include_router(accounts_router)
     app.include_router(tools_router)
     app.include_router(hooks_router)
+    app.include_router(access_router)
+    app.include_router(notifications_router)
+    app.include_router(registry_requests_router)
     for prefix in TRS_PREFIXES:
         app.include_router(trs_router(prefix))
     app.include_router(web_router)

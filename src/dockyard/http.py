@@ -10,6 +10,8 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dockyard.access.grants import Granter
+from dockyard.access.mail import Mailer
 from dockyard.accounts.models import User
 from dockyard.accounts.services import authenticate_token
 from dockyard.db import unit_of_work
@@ -20,12 +22,20 @@ from dockyard.settings import Settings
 
 @dataclass(frozen=True)
 class AppContext:
-    """The long-lived objects of one app: settings, database and registry catalog."""
+    """The long-lived objects of one app: settings, database, registries, email, grants."""
 
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
     catalog: Catalog
+    mailer: Mailer
+    granter: Granter
+
+
+def external_url(request: Request) -> str:
+    """The URL users reach this server at: `DOCKYARD_BASE_URL`, else the request's own."""
+    context: AppContext = request.app.state.context
+    return context.settings.base_url or str(request.base_url).rstrip("/")
 
 
 def get_context(request: Request) -> AppContext:

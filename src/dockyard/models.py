@@ -1,7 +1,16 @@
 """Imports every model module so that `Base.metadata` knows the whole schema."""
 
+from dockyard.access.models import (
+    AccessEvent,
+    AccessRequest,
+    GrantToken,
+    Notification,
+    OutboxEmail,
+    RegistryRequest,
+)
 from dockyard.accounts.models import ApiToken, User
 from dockyard.tools.models import (
+    CatalogState,
     DigestChange,
     RefreshRun,
     Tool,
@@ -13,9 +22,16 @@ from dockyard.tools.models import (
 )
 
 __all__ = [
+    "AccessEvent",
+    "AccessRequest",
     "ApiToken",
+    "CatalogState",
     "DigestChange",
+    "GrantToken",
+    "Notification",
+    "OutboxEmail",
     "RefreshRun",
+    "RegistryRequest",
     "Tool",
     "ToolCredential",
     "ToolMaintainer",

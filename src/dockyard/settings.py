@@ -62,6 +62,18 @@ class Settings(BaseModel):
             )
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_is_usable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from dockyard.access.mail import SmtpConfig
+
+            try:
+                SmtpConfig.from_url(value.get_secret_value())
+            except ConfigurationError as error:
+                raise ValueError(error.message.removeprefix("DOCKYARD_SMTP_URL ")) from None
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _base_url_is_absolute(cls, value: str | None) -> str | None:

@@ -15,7 +15,7 @@ from dockyard.registries.credentials import (
     CredentialResolver,
     SecretBox,
     StoredCredential,
-    _boto3_ecr,
+    boto3_ecr_client,
 )
 from dockyard.registries.oci import Credentials
 
@@ -86,7 +86,7 @@ def test_ecr_passwords_come_from_get_authorization_token_and_are_cached(aws: Any
 
     def factory(region: str, key: str | None, secret: str | None) -> Any:
         calls.append((region, key))
-        return TwelveHourTokens(_boto3_ecr(region, key, secret))
+        return TwelveHourTokens(boto3_ecr_client(region, key, secret))
 
     box = SecretBox("k" * 40)
     resolver = CredentialResolver(environ={}, box=box, ecr_client=factory)
@@ -103,7 +103,7 @@ def test_an_expired_ecr_token_is_not_reused(aws: Any) -> None:
 
     def factory(region: str, key: str | None, secret: str | None) -> Any:
         calls.append(region)
-        return _boto3_ecr(region, key, secret)
+        return boto3_ecr_client(region, key, secret)
 
     resolver = CredentialResolver(environ={}, box=None, ecr_client=factory)
     resolve(resolver, "ecr", ECR)

@@ -144,6 +144,8 @@ async def _work(
     import asyncio
     import logging
 
+    from dockyard.access.mail import mailer_for, sender_address
+    from dockyard.access.tasks import run_mail_sender
     from dockyard.tools.tasks import build_queue, open_refresher, retry_stalled
 
     engine = db.make_engine(settings.database_url)
@@ -165,6 +167,15 @@ async def _work(
                 await asyncio.sleep(max(2.0, stalled_after / 3))
 
         watcher = asyncio.create_task(watch_stalled())
+        stop_mail = asyncio.Event()
+        mail = asyncio.create_task(
+            run_mail_sender(
+                sessions,
+                mailer_for(settings.smtp_url.get_secret_value() if settings.smtp_url else None),
+                sender_address(settings),
+                stop_mail,
+            )
+        )
         try:
             await queue.app.run_worker_async(
                 queues=["refresh", "schedule"],
@@ -176,4 +187,6 @@ async def _work(
             )
         finally:
             watcher.cancel()
+            stop_mail.set()
+            await mail
             engine.dispose()

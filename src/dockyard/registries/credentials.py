@@ -51,6 +51,13 @@ class SecretBox:
             ) from None
 
 
+def sealing_box(secret_key: str | None) -> SecretBox:
+    """The box for this instance's key, or `ConfigurationError` when there is no key."""
+    if secret_key is None:
+        raise ConfigurationError("this server has no secret key to encrypt credentials with")
+    return SecretBox(secret_key)
+
+
 @dataclass(frozen=True)
 class StoredCredential:
     """A tool's credential row as read from the database (secret still sealed)."""
@@ -63,7 +70,8 @@ class StoredCredential:
 EcrClientFactory = Callable[[str, str | None, str | None], Any]
 
 
-def _boto3_ecr(region: str, access_key_id: str | None, secret_access_key: str | None) -> Any:
+def boto3_ecr_client(region: str, access_key_id: str | None, secret_access_key: str | None) -> Any:
+    """An ECR client; without keys boto3 finds the server's own AWS credentials."""
     import boto3
 
     return boto3.client(
@@ -82,7 +90,7 @@ class CredentialResolver:
         *,
         environ: Mapping[str, str],
         box: SecretBox | None,
-        ecr_client: EcrClientFactory = _boto3_ecr,
+        ecr_client: EcrClientFactory = boto3_ecr_client,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._environ = environ

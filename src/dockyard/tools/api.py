@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from dockyard.db import unit_of_work
-from dockyard.errors import AuthenticationRequired, ConfigurationError, DockyardError
+from dockyard.errors import AuthenticationRequired, DockyardError
 from dockyard.http import (
     AppContext,
     CallerDep,
@@ -21,8 +21,9 @@ from dockyard.http import (
     SessionDep,
     UserDep,
     caller_from_header,
+    external_url,
 )
-from dockyard.registries.credentials import SecretBox
+from dockyard.registries.credentials import sealing_box
 from dockyard.tools import services, webhooks
 from dockyard.tools.schemas import (
     CredentialsIn,
@@ -328,9 +329,8 @@ def set_credentials(
     tool_id: int, body: CredentialsIn, user: UserDep, session: SessionDep, context: ContextDep
 ) -> Response:
     """Store registry credentials for refreshing this tool (encrypted; write-only)."""
-    if context.settings.secret_key is None:
-        raise ConfigurationError("this server has no secret key to encrypt credentials with")
-    sealed = SecretBox(context.settings.secret_key.get_secret_value()).seal(body.password)
+    key = context.settings.secret_key
+    sealed = sealing_box(key.get_secret_value() if key else None).seal(body.password)
     services.set_credentials(
         session, user, tool_id, kind=body.kind, username=body.username, sealed_secret=sealed
     )
@@ -350,8 +350,7 @@ def create_webhook(
 ) -> dict[str, Any]:
     """A new push-webhook secret and the URL to give the registry (shown this once)."""
     tool, secret = webhooks.create_secret(session, user, tool_id)
-    base = context.settings.base_url or str(request.base_url).rstrip("/")
-    url = f"{base}/api/webhooks/tools/{tool.id}"
+    url = f"{external_url(request)}/api/webhooks/tools/{tool.id}"
     return {
         "url": f"{url}?token={secret}",
         "secret": secret,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from dockyard import __version__
 from dockyard.accounts.models import User
 from dockyard.errors import InvalidInput, NotFound
-from dockyard.http import CallerDep, SessionDep
+from dockyard.http import CallerDep, SessionDep, external_url
 from dockyard.registries.reference import DOCKER_HUB_ALIASES
 from dockyard.tools import services
 from dockyard.tools.models import Tool, ToolVersion, VersionFile
@@ -304,9 +304,7 @@ def _paged(
 
 
 def _base(request: Request, prefix: str) -> str:
-    context = request.app.state.context
-    root = context.settings.base_url or str(request.base_url).rstrip("/")
-    return f"{root}{prefix}"
+    return f"{external_url(request)}{prefix}"
 
 
 def _file_url(request: Request, file: VersionFile) -> str:

@@ -1,0 +1,1 @@
+"""Access requests for private tools: requests, decisions, notifications, registry grants."""

@@ -1,0 +1,361 @@
+"""REST adapter for access requests, decisions, notifications and registry requests."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from sqlalchemy.orm import Session
+
+from dockyard.access import rules, services
+from dockyard.access.mail import deliver_pending, sender_address
+from dockyard.access.models import AccessRequest
+from dockyard.access.schemas import (
+    AccessEventList,
+    AccessEventOut,
+    AccessRequestIn,
+    AccessRequestList,
+    AccessRequestOut,
+    DecisionIn,
+    DecisionOut,
+    EcrPolicyOut,
+    GrantTokenIn,
+    NotificationList,
+    NotificationOut,
+    PullInstructionsOut,
+    RegistryRequestIn,
+    RegistryRequestList,
+    RegistryRequestOut,
+    RegistryResolutionIn,
+    RegistryStep,
+    ToolRef,
+)
+from dockyard.accounts.models import User
+from dockyard.db import unit_of_work
+from dockyard.errors import AuthenticationRequired, RegistryError
+from dockyard.http import (
+    AppContext,
+    CallerDep,
+    CatalogDep,
+    ContextDep,
+    SessionDep,
+    UserDep,
+    caller_from_header,
+    external_url,
+)
+from dockyard.registries.credentials import sealing_box
+
+router = APIRouter(tags=["access"])
+notifications_router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+registry_requests_router = APIRouter(prefix="/api/registry-requests", tags=["registries"])
+log = logging.getLogger("dockyard.access")
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+def send_queued_mail(context: AppContext) -> None:
+    """Send what the request queued, after the response (retries come from the mail loop)."""
+    mailer, sender = context.mailer, sender_address(context.settings)
+    try:
+        deliver_pending(context.sessions, mailer, sender)
+    except Exception:  # a background task must not die silently; the loop retries
+        log.exception("sending queued email failed; it is tried again later")
+
+
+def _steps(context: AppContext, request: AccessRequest) -> list[str]:
+    image = services.tool_image(context.catalog, request.tool)
+    return rules.grant_steps(image, request.registry_identity)
+
+
+def _out(context: AppContext, request: AccessRequest, viewer: User) -> AccessRequestOut:
+    return AccessRequestOut.of(request, viewer, _steps(context, request))
+
+
+@router.post("/api/tools/{tool_id}/access-requests", status_code=status.HTTP_201_CREATED)
+def request_access(
+    tool_id: int,
+    body: AccessRequestIn,
+    request: Request,
+    user: UserDep,
+    session: SessionDep,
+    context: ContextDep,
+    background: BackgroundTasks,
+) -> AccessRequestOut:
+    """Ask a private tool's maintainers for permission to pull its image."""
+    created = services.request_access(
+        session,
+        context.catalog,
+        user,
+        tool_id,
+        registry_identity=body.registry_username,
+        message=body.message,
+        base_url=external_url(request),
+    )
+    background.add_task(send_queued_mail, context)
+    return _out(context, created, user)
+
+
+@router.get("/api/access-requests")
+def list_requests(
+    user: UserDep,
+    session: SessionDep,
+    context: ContextDep,
+    role: Annotated[str, Query(description="all, mine (made by you) or inbox (to decide)")] = "all",
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    tool_id: int | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> AccessRequestList:
+    """Requests the caller made or may decide, newest first."""
+    items, total = services.list_requests(
+        session,
+        user,
+        services.RequestQuery(
+            role=role, status=status_, tool_id=tool_id, limit=limit, offset=offset
+        ),
+    )
+    return AccessRequestList(items=[_out(context, item, user) for item in items], total=total)
+
+
+@router.get("/api/access-requests/{request_id}")
+def get_request(
+    request_id: int, user: UserDep, session: SessionDep, context: ContextDep
+) -> AccessRequestOut:
+    """One request, for its requester and the tool's maintainers."""
+    return _out(context, services.visible_request(session, user, request_id), user)
+
+
+def _decide(
+    context: AppContext, request: Request, request_id: int, action: str, body: DecisionIn
+) -> DecisionOut:
+    """Check, do the registry part outside any transaction, then record the decision."""
+    header = request.headers.get("authorization")
+    with unit_of_work(context.sessions, write=False) as session:
+        plan = services.plan_decision(
+            session,
+            context.catalog,
+            _signed_in(session, header),
+            request_id,
+            action,
+            apply=body.apply,
+        )
+    try:
+        if action == "grant":
+            detail = context.granter.grant(plan)
+        elif action == "revoke":
+            detail = context.granter.revoke(plan)
+        else:
+            detail = "manual"
+    except RegistryError as error:
+        with unit_of_work(context.sessions) as session:
+            services.record_registry_step(
+                session, _signed_in(session, header), request_id, "registry-failed", error.message
+            )
+        raise
+    with unit_of_work(context.sessions) as session:
+        user = _signed_in(session, header)
+        if plan.method != "manual":
+            done = "registry-applied" if action == "grant" else "registry-removed"
+            services.record_registry_step(session, user, request_id, done, detail)
+        decided = services.record_decision(
+            session,
+            user,
+            request_id,
+            action,
+            reason=body.reason,
+            method=plan.method,
+            base_url=external_url(request),
+        )
+        return DecisionOut(
+            request=_out(context, decided, user),
+            registry_step=RegistryStep(method=plan.method, detail=detail),
+        )
+
+
+def _signed_in(session: Session, header: str | None) -> User:
+    user = caller_from_header(session, header)
+    if user is None:
+        raise AuthenticationRequired("sign in first: send 'Authorization: Bearer <token>'")
+    return user
+
+
+@router.post("/api/access-requests/{request_id}/grant")
+def grant(
+    request_id: int,
+    request: Request,
+    context: ContextDep,
+    background: BackgroundTasks,
+    body: DecisionIn | None = None,
+) -> DecisionOut:
+    """Grant a pending request; with `apply` (the default) dockyard does the registry part
+    where it can (ECR policy with saved AWS credentials, Quay with a saved API token)."""
+    answer = _decide(context, request, request_id, "grant", body or DecisionIn())
+    background.add_task(send_queued_mail, context)
+    return answer
+
+
+@router.post("/api/access-requests/{request_id}/deny")
+def deny(
+    request_id: int,
+    body: DecisionIn,
+    request: Request,
+    context: ContextDep,
+    background: BackgroundTasks,
+) -> DecisionOut:
+    """Deny a pending request, with a reason the requester reads."""
+    answer = _decide(context, request, request_id, "deny", body)
+    background.add_task(send_queued_mail, context)
+    return answer
+
+
+@router.post("/api/access-requests/{request_id}/revoke")
+def revoke(
+    request_id: int,
+    request: Request,
+    context: ContextDep,
+    background: BackgroundTasks,
+    body: DecisionIn | None = None,
+) -> DecisionOut:
+    """Take back a granted request (and, with `apply`, the registry permission)."""
+    answer = _decide(context, request, request_id, "revoke", body or DecisionIn())
+    background.add_task(send_queued_mail, context)
+    return answer
+
+
+@router.post("/api/access-requests/{request_id}/withdraw")
+def withdraw(
+    request_id: int, request: Request, context: ContextDep, background: BackgroundTasks
+) -> DecisionOut:
+    """The requester withdraws their pending request."""
+    answer = _decide(context, request, request_id, "withdraw", DecisionIn(apply=False))
+    background.add_task(send_queued_mail, context)
+    return answer
+
+
+@router.get("/api/tools/{tool_id}/access-log")
+def access_log(
+    tool_id: int, user: UserDep, session: SessionDep, limit: Limit = 50, offset: Offset = 0
+) -> AccessEventList:
+    """The tool's access audit log, newest first (maintainers only)."""
+    events, total = services.audit_log(session, user, tool_id, limit=limit, offset=offset)
+    return AccessEventList(items=[AccessEventOut.of(e) for e in events], total=total)
+
+
+@router.get("/api/tools/{tool_id}/pull-instructions")
+def pull_instructions(
+    tool_id: int,
+    caller: CallerDep,
+    session: SessionDep,
+    catalog: CatalogDep,
+    version: Annotated[str | None, Query(max_length=128)] = None,
+) -> PullInstructionsOut:
+    """Login and pull commands for the caller (private tools: maintainers and granted users)."""
+    found = services.pull_instructions(session, catalog, caller, tool_id, version)
+    return PullInstructionsOut(
+        tool=ToolRef(id=found.tool.id, path=found.tool.path),
+        access=found.access,
+        version=found.version,
+        digest=found.digest,
+        login=found.login,
+        pull=found.pull,
+    )
+
+
+@router.get("/api/tools/{tool_id}/ecr-policy")
+def ecr_policy(
+    tool_id: int,
+    user: UserDep,
+    session: SessionDep,
+    catalog: CatalogDep,
+    principal: Annotated[str, Query(min_length=1, max_length=600)],
+) -> EcrPolicyOut:
+    """The repository policy statement that lets `principal` pull (maintainers only)."""
+    found = services.ecr_policy(session, catalog, user, tool_id, principal)
+    return EcrPolicyOut(
+        tool=ToolRef(id=found.tool.id, path=found.tool.path),
+        principal=found.principal,
+        registry_id=found.registry_id,
+        region=found.region,
+        statement=found.statement,
+        command=found.command,
+    )
+
+
+@router.put("/api/tools/{tool_id}/grant-token", status_code=status.HTTP_204_NO_CONTENT)
+def set_grant_token(
+    tool_id: int, body: GrantTokenIn, user: UserDep, session: SessionDep, context: ContextDep
+) -> Response:
+    """Save a Quay API token that lets dockyard grant and revoke read access (write-only)."""
+    key = context.settings.secret_key
+    sealed = sealing_box(key.get_secret_value() if key else None).seal(body.token)
+    services.set_grant_token(session, context.catalog, user, tool_id, sealed)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/api/tools/{tool_id}/grant-token", status_code=status.HTTP_204_NO_CONTENT)
+def clear_grant_token(tool_id: int, user: UserDep, session: SessionDep) -> Response:
+    """Forget the tool's grant token."""
+    services.clear_grant_token(session, user, tool_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@notifications_router.get("")
+def list_notifications(
+    user: UserDep,
+    session: SessionDep,
+    unread: bool = False,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> NotificationList:
+    """The caller's in-app notices, newest first."""
+    items, total = services.notifications(session, user, unread=unread, limit=limit, offset=offset)
+    return NotificationList(items=[NotificationOut.of(i) for i in items], total=total)
+
+
+@notifications_router.post("/{notification_id}/read")
+def read_notification(notification_id: int, user: UserDep, session: SessionDep) -> dict[str, int]:
+    """Mark one notice read."""
+    return {"marked": services.mark_read(session, user, notification_id)}
+
+
+@notifications_router.post("/read-all")
+def read_all_notifications(user: UserDep, session: SessionDep) -> dict[str, int]:
+    """Mark all of the caller's notices read."""
+    return {"marked": services.mark_read(session, user, None)}
+
+
+@registry_requests_router.post("", status_code=status.HTTP_201_CREATED)
+def request_registry(
+    body: RegistryRequestIn, user: UserDep, session: SessionDep, catalog: CatalogDep
+) -> RegistryRequestOut:
+    """Ask the operators to support a registry this instance does not know."""
+    return RegistryRequestOut.of(
+        services.request_registry(session, catalog, user, body.host, body.reason)
+    )
+
+
+@registry_requests_router.get("")
+def list_registry_requests(
+    user: UserDep,
+    session: SessionDep,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> RegistryRequestList:
+    """All registry requests for admins; the caller's own for everyone else."""
+    items, total = services.registry_requests(
+        session, user, status=status_, limit=limit, offset=offset
+    )
+    return RegistryRequestList(items=[RegistryRequestOut.of(i) for i in items], total=total)
+
+
+@registry_requests_router.post("/{request_id}/resolve")
+def resolve_registry_request(
+    request_id: int, body: RegistryResolutionIn, user: UserDep, session: SessionDep
+) -> RegistryRequestOut:
+    """An admin closes a registry request as added or declined."""
+    return RegistryRequestOut.of(
+        services.resolve_registry_request(session, user, request_id, body.status, body.note)
+    )
