@@ -66,3 +66,21 @@ def test_request_list_grant_pull_and_revoke_from_the_cli(
     log = ok(maria("access", "log", "quay.io/lab/cli-private"))
     assert "requested" in log.stdout and "revoked" in log.stdout
     error(bob("access", "log", "quay.io/lab/cli-private"), "only the maintainers")
+
+
+def test_registry_requests_from_the_cli(
+    as_user: Callable[..., Callable[..., Result]], make_user: MakeUser, live_server: str
+) -> None:
+    bob = as_user("bob")
+    error(bob("registries", "requests", "add", "ghcr.io", "--reason", "x"), "already supported")
+    ok(bob("registries", "requests", "add", "harbor.lab.example.org", "--reason", "lab Harbor"))
+    _, admin_token = make_user("root", admin=True)
+    env = {"DOCKYARD_URL": live_server, "DOCKYARD_TOKEN": admin_token}
+    listed = CliRunner().invoke(main, ["registries", "requests", "list", "--json"], env=env)
+    (item,) = json.loads(listed.stdout)["items"]
+    closed = CliRunner().invoke(
+        main, ["registries", "requests", "close", str(item["id"]), "--added"], env=env
+    )
+    assert "is added" in closed.stdout
+    mine = ok(bob("registries", "requests", "list"))
+    assert "harbor.lab.example.org" in mine.stdout and "added" in mine.stdout

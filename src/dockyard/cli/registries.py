@@ -1,4 +1,4 @@
-"""`dockyard registries list|resolve`."""
+"""`dockyard registries list|resolve|requests`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 
 import click
 
+from dockyard.cli.client import ApiClient, echo_json, open_client, pass_client, url_option
 from dockyard.cli.local import echo_table
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import catalog_for
@@ -87,3 +88,58 @@ def _print_resolution(answer: dict[str, object]) -> None:
         click.echo(f"{'login:':<15}{login['command']}")
     for warning in answer["warnings"]:  # type: ignore[attr-defined]
         click.echo(f"note: {warning}", err=True)
+
+
+@registries.group("requests")
+@url_option
+@click.pass_context
+def registry_requests(ctx: click.Context, url: str) -> None:
+    """Ask for a registry this instance lacks; admins answer (talks to the server)."""
+    open_client(ctx, url)
+
+
+@registry_requests.command("add")
+@click.argument("host")
+@click.option("--reason", required=True, help="Why you need it (which tools live there).")
+@pass_client
+def request_registry(client: ApiClient, host: str, reason: str) -> None:
+    """Ask the operators to support the registry at HOST."""
+    created = client.post("/api/registry-requests", json={"host": host, "reason": reason})
+    click.echo(f"registry request {created['id']} for {created['host']} sent to the admins")
+
+
+@registry_requests.command("list")
+@click.option("--status", type=click.Choice(["open", "added", "declined"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_client
+def list_registry_requests(client: ApiClient, status: str | None, as_json: bool) -> None:
+    """Your registry requests (all of them, for admins)."""
+    answer = client.get("/api/registry-requests", params={"status": status} if status else {})
+    if as_json:
+        echo_json(answer)
+        return
+    echo_table(
+        ["ID", "HOST", "BY", "STATUS", "REASON"],
+        [
+            [str(i["id"]), i["host"], i["requester"], i["status"], i["reason"][:60]]
+            for i in answer["items"]
+        ],
+    )
+
+
+@registry_requests.command("close")
+@click.argument("request_id", type=int)
+@click.option("--added", "status", flag_value="added", help="The registry is now supported.")
+@click.option("--declined", "status", flag_value="declined", help="It will not be added.")
+@click.option("--note", default="", help="What the requester reads.")
+@pass_client
+def close_registry_request(
+    client: ApiClient, request_id: int, status: str | None, note: str
+) -> None:
+    """Close a registry request as added or declined (admins)."""
+    if status is None:
+        raise click.UsageError("give --added or --declined")
+    done = client.post(
+        f"/api/registry-requests/{request_id}/resolve", json={"status": status, "note": note}
+    )
+    click.echo(f"registry request {done['id']} for {done['host']} is {done['status']}")
