@@ -7,10 +7,11 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -32,10 +33,12 @@ from dockyard.settings import Settings, load_settings
 from dockyard.tools.api import hooks_router
 from dockyard.tools.api import router as tools_router
 from dockyard.tools.tasks import run_embedded_scheduler
+from dockyard.tools.usage import UsageCounter, run_usage_flusher
 from dockyard.trs.api import PREFIXES as TRS_PREFIXES
 from dockyard.trs.api import build_router as trs_router
 from dockyard.trs.cache import TrsCache, generation_source
-from dockyard.web.views import HERE as WEB_DIR
+from dockyard.web import HERE as WEB_DIR
+from dockyard.web.security import NeedsSignIn, error_page
 from dockyard.web.views import router as web_router
 
 log = logging.getLogger("dockyard")
@@ -59,6 +62,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
         catalog=catalog,
         mailer=mailer_for(settings.smtp_url.get_secret_value() if settings.smtp_url else None),
         granter=Granter(SecretBox(secret_key) if secret_key else None),
+        usage=UsageCounter(),
     )
 
     @asynccontextmanager
@@ -72,9 +76,11 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
         mail = asyncio.create_task(
             run_mail_sender(context.sessions, context.mailer, sender_address(settings), stop)
         )
+        usage = asyncio.create_task(run_usage_flusher(context.usage, context.sessions, stop))
         yield
         stop.set()
         await mail
+        await usage
         if scheduler is not None:
             await scheduler
         engine.dispose()
@@ -117,10 +123,18 @@ def create_app_from_env() -> FastAPI:
     return create_app(load_settings())
 
 
+#: Paths answered in JSON; everything else is a page for browsers.
+MACHINE_PATHS = ("/api/", "/healthz", "/readyz", "/static/", *TRS_PREFIXES)
+
+
 def _error_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """dockyard's error envelope, or TRS's `Error` object for requests under a TRS base."""
+) -> Response:
+    """dockyard's error envelope, TRS's `Error` object under a TRS base, or an error page."""
+    if not request.url.path.startswith(MACHINE_PATHS) and request.url.path != "/api":
+        page = error_page(request, status, message)
+        page.headers.update(headers or {})
+        return page
     if request.url.path.startswith(TRS_PREFIXES):
         trs_headers = {"Access-Control-Allow-Origin": "*", **(headers or {})}
         return JSONResponse({"code": status, "message": message}, status, headers=trs_headers)
@@ -129,7 +143,9 @@ def _error_response(
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.DockyardError)
-    async def domain_error(request: Request, error: errors.DockyardError) -> JSONResponse:
+    async def domain_error(request: Request, error: errors.DockyardError) -> Response:
+        if isinstance(error, NeedsSignIn):
+            return RedirectResponse(f"/signin?next={quote(error.back, safe='')}", status_code=303)
         status = status_for(error)
         headers = {}
         if isinstance(error, errors.RateLimited):
@@ -141,11 +157,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(request, status, error.code, error.message, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
         return _error_response(request, 422, "invalid_input", _describe_validation(error))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         message = str(error.detail) if error.detail else "request failed"
         if error.status_code == 404:
@@ -155,7 +171,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    async def unexpected_error(request: Request, error: Exception) -> Response:
         reference = uuid.uuid4().hex[:12]
         log.exception("unexpected error", extra={"reference": reference})
         return _error_response(

@@ -18,6 +18,7 @@ from dockyard.db import unit_of_work
 from dockyard.errors import AuthenticationRequired
 from dockyard.registries.catalog import Catalog
 from dockyard.settings import Settings
+from dockyard.tools.usage import UsageCounter
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class AppContext:
     catalog: Catalog
     mailer: Mailer
     granter: Granter
+    usage: UsageCounter
 
 
 def external_url(request: Request) -> str:

@@ -8,7 +8,7 @@ from dockyard.access.models import (
     OutboxEmail,
     RegistryRequest,
 )
-from dockyard.accounts.models import ApiToken, User
+from dockyard.accounts.models import ApiToken, SignInFailure, User, WebSession
 from dockyard.tools.models import (
     CatalogState,
     DigestChange,
@@ -32,6 +32,7 @@ __all__ = [
     "OutboxEmail",
     "RefreshRun",
     "RegistryRequest",
+    "SignInFailure",
     "Tool",
     "ToolCredential",
     "ToolMaintainer",
@@ -39,4 +40,5 @@ __all__ = [
     "User",
     "VersionFile",
     "VersionImage",
+    "WebSession",
 ]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from dockyard.access import rules, services
-from dockyard.access.mail import deliver_pending, sender_address
+from dockyard.access import decisions, rules, services
+from dockyard.access.mail import send_queued, sender_address
 from dockyard.access.models import AccessRequest
 from dockyard.access.schemas import (
     AccessEventList,
@@ -32,8 +31,7 @@ from dockyard.access.schemas import (
     ToolRef,
 )
 from dockyard.accounts.models import User
-from dockyard.db import unit_of_work
-from dockyard.errors import AuthenticationRequired, RegistryError
+from dockyard.errors import AuthenticationRequired
 from dockyard.http import (
     AppContext,
     CallerDep,
@@ -49,7 +47,6 @@ from dockyard.registries.credentials import sealing_box
 router = APIRouter(tags=["access"])
 notifications_router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 registry_requests_router = APIRouter(prefix="/api/registry-requests", tags=["registries"])
-log = logging.getLogger("dockyard.access")
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0)]
@@ -57,11 +54,7 @@ Offset = Annotated[int, Query(ge=0)]
 
 def send_queued_mail(context: AppContext) -> None:
     """Send what the request queued, after the response (retries come from the mail loop)."""
-    mailer, sender = context.mailer, sender_address(context.settings)
-    try:
-        deliver_pending(context.sessions, mailer, sender)
-    except Exception:  # a background task must not die silently; the loop retries
-        log.exception("sending queued email failed; it is tried again later")
+    send_queued(context.sessions, context.mailer, sender_address(context.settings))
 
 
 def _steps(context: AppContext, request: AccessRequest) -> list[str]:
@@ -130,55 +123,30 @@ def get_request(
 def _decide(
     context: AppContext, request: Request, request_id: int, action: str, body: DecisionIn
 ) -> DecisionOut:
-    """Check, do the registry part outside any transaction, then record the decision."""
     header = request.headers.get("authorization")
-    with unit_of_work(context.sessions, write=False) as session:
-        plan = services.plan_decision(
-            session,
-            context.catalog,
-            _signed_in(session, header),
-            request_id,
-            action,
-            apply=body.apply,
-        )
-    try:
-        if action == "grant":
-            detail = context.granter.grant(plan)
-        elif action == "revoke":
-            detail = context.granter.revoke(plan)
-        else:
-            detail = "manual"
-    except RegistryError as error:
-        with unit_of_work(context.sessions) as session:
-            services.record_registry_step(
-                session, _signed_in(session, header), request_id, "registry-failed", error.message
-            )
-        raise
-    with unit_of_work(context.sessions) as session:
-        user = _signed_in(session, header)
-        if plan.method != "manual":
-            done = "registry-applied" if action == "grant" else "registry-removed"
-            services.record_registry_step(session, user, request_id, done, detail)
-        decided = services.record_decision(
-            session,
-            user,
-            request_id,
-            action,
-            reason=body.reason,
-            method=plan.method,
-            base_url=external_url(request),
-        )
+
+    def caller(session: Session) -> User:
+        user = caller_from_header(session, header)
+        if user is None:
+            raise AuthenticationRequired("sign in first: send 'Authorization: Bearer <token>'")
+        return user
+
+    def shape(decided: AccessRequest, user: User, step: decisions.Step) -> DecisionOut:
         return DecisionOut(
             request=_out(context, decided, user),
-            registry_step=RegistryStep(method=plan.method, detail=detail),
+            registry_step=RegistryStep(method=step.method, detail=step.detail),
         )
 
-
-def _signed_in(session: Session, header: str | None) -> User:
-    user = caller_from_header(session, header)
-    if user is None:
-        raise AuthenticationRequired("sign in first: send 'Authorization: Bearer <token>'")
-    return user
+    return decisions.decide(
+        context,
+        caller,
+        request_id,
+        action,
+        reason=body.reason,
+        apply=body.apply,
+        base_url=external_url(request),
+        shape=shape,
+    )
 
 
 @router.post("/api/access-requests/{request_id}/grant")
@@ -248,11 +216,12 @@ def pull_instructions(
     tool_id: int,
     caller: CallerDep,
     session: SessionDep,
-    catalog: CatalogDep,
+    context: ContextDep,
     version: Annotated[str | None, Query(max_length=128)] = None,
 ) -> PullInstructionsOut:
     """Login and pull commands for the caller (private tools: maintainers and granted users)."""
-    found = services.pull_instructions(session, catalog, caller, tool_id, version)
+    found = services.pull_instructions(session, context.catalog, caller, tool_id, version)
+    context.usage.add(found.tool.id)
     return PullInstructionsOut(
         tool=ToolRef(id=found.tool.id, path=found.tool.path),
         access=found.access,

@@ -174,6 +174,14 @@ def deliver_pending(
     return sent
 
 
+def send_queued(sessions: sessionmaker[Session], mailer: Mailer, sender: str) -> None:
+    """Send what a request queued, right after its answer; failures wait for the mail loop."""
+    try:
+        deliver_pending(sessions, mailer, sender)
+    except Exception:  # a background task must not die silently; the loop retries
+        log.exception("sending queued email failed; it is tried again later")
+
+
 def _due(sessions: sessionmaker[Session], limit: int) -> list[int]:
     now = utcnow()
     with unit_of_work(sessions, write=False) as session:

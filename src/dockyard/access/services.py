@@ -110,7 +110,7 @@ def request_access(
         f"{user.username} asks for permission to pull {tool.host}/{tool.repository}.",
         f"{rule.label}: {identity}",
         *([f"Their message: {text}"] if text else []),
-        "Grant or deny the request in dockyard:",
+        "Grant or deny the request in dockyard.",
     ]
     link = f"{base_url}/access/requests/{request.id}"
     _notify_maintainers(session, tool, request, "access-requested", lines, link)
@@ -298,7 +298,7 @@ def record_decision(
     lines = {
         "grant": [
             f"Your request to pull {tool.host}/{tool.repository} was granted by {user.username}.",
-            "The login and pull commands are on the request's page:",
+            "The login and pull commands are on the request's page.",
         ],
         "deny": [
             f"Your request to pull {tool.host}/{tool.repository} was denied by {user.username}.",
@@ -390,7 +390,7 @@ def _notify(
     request: AccessRequest,
 ) -> None:
     """In-app notices for `users` and one queued email per address, in this transaction."""
-    text = " ".join(lines)
+    text = " ".join(line if line.endswith((".", "!", "?")) else f"{line}." for line in lines)
     for user in users:
         session.add(
             Notification(user_id=user.id, kind=kind, text=text, link=link, request_id=request.id)

@@ -10,14 +10,20 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dockyard.accounts.models import ApiToken, User
+from dockyard.accounts.models import ApiToken, SignInFailure, User, WebSession
 from dockyard.accounts.passwords import hash_password, needs_rehash, verify_password
 from dockyard.db.types import utcnow
-from dockyard.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from dockyard.errors import (
+    AuthenticationRequired,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
 
 USERNAME_PATTERN = r"[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,38}[a-zA-Z0-9])?"
 EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
@@ -174,3 +180,66 @@ def authenticate_token(session: Session, plaintext: str, *, now: datetime | None
 
 def _digest(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+# --- browser sessions and sign-in ------------------------------------------------------------
+
+SESSION_LIFETIME = timedelta(days=14)
+SIGN_IN_WINDOW = timedelta(minutes=15)
+#: Failed sign-ins allowed per username, and per client address, in `SIGN_IN_WINDOW`.
+SIGN_IN_FAILURES_PER_USER = 5
+SIGN_IN_FAILURES_PER_ADDRESS = 30
+
+
+def start_session(session: Session, user: User) -> str:
+    """A new browser session for `user`; the cookie value, which is never stored."""
+    plaintext = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(token_hash=_digest(plaintext), user=user, expires_at=utcnow() + SESSION_LIFETIME)
+    )
+    session.flush()
+    return plaintext
+
+
+def session_user(session: Session, plaintext: str | None) -> User | None:
+    """The active user a session cookie belongs to; None when it is unknown or expired."""
+    if not plaintext:
+        return None
+    found = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(plaintext)))
+    if found is None or found.expires_at <= utcnow() or not found.user.is_active:
+        return None
+    return found.user
+
+
+def end_session(session: Session, plaintext: str | None) -> None:
+    """Sign a browser out; unknown cookies are ignored."""
+    if plaintext:
+        found = session.scalar(
+            select(WebSession).where(WebSession.token_hash == _digest(plaintext))
+        )
+        if found is not None:
+            session.delete(found)
+            session.flush()
+
+
+def check_sign_in_allowed(session: Session, username: str, address: str) -> None:
+    """`RateLimited` after too many recent failures for this username or address."""
+    since = utcnow() - SIGN_IN_WINDOW
+    recent = select(func.count()).select_from(SignInFailure).where(SignInFailure.created_at > since)
+    by_user = session.scalar(recent.where(SignInFailure.username == username.lower())) or 0
+    by_address = session.scalar(recent.where(SignInFailure.address == address)) or 0
+    if by_user >= SIGN_IN_FAILURES_PER_USER or by_address >= SIGN_IN_FAILURES_PER_ADDRESS:
+        minutes = int(SIGN_IN_WINDOW.total_seconds() // 60)
+        raise RateLimited(
+            f"too many failed sign-ins; wait {minutes} minutes and try again",
+            retry_after=int(SIGN_IN_WINDOW.total_seconds()),
+        )
+
+
+def record_sign_in_failure(session: Session, username: str, address: str) -> None:
+    """Remember a failed sign-in (and forget those older than the window)."""
+    session.execute(
+        delete(SignInFailure).where(SignInFailure.created_at <= utcnow() - SIGN_IN_WINDOW)
+    )
+    session.add(SignInFailure(username=username.lower()[:254], address=address[:64]))
+    session.flush()

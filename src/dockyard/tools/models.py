@@ -74,6 +74,8 @@ class Tool(Base):
     refresh_message: Mapped[str | None] = mapped_column(Text, default=None)
     #: When the scheduler next refreshes the tool (None: as soon as it can).
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    #: How often workflow engines and users fetched it to run (TRS descriptors, pull lines).
+    uses: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: SHA-256 of the secret that registry push webhooks must present.
     webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
@@ -273,6 +275,7 @@ _UNSHOWN = frozenset(
         "refresh_message",
         "next_refresh_at",
         "webhook_secret_hash",
+        "uses",
         "problem",
         "problem_code",
         "email",

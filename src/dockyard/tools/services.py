@@ -46,6 +46,7 @@ SORTS: dict[str, tuple[UnaryExpression[Any], UnaryExpression[Any]]] = {
     "-updated": (Tool.updated_at.desc(), Tool.id.desc()),
     "created": (Tool.created_at.asc(), Tool.id.asc()),
     "-created": (Tool.created_at.desc(), Tool.id.desc()),
+    "-uses": (Tool.uses.desc(), Tool.id.desc()),
 }
 
 

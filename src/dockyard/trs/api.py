@@ -160,6 +160,8 @@ def _resource(
         None,
     )
     action = tail[3] if len(tail) > 3 else ""
+    if action in {"descriptor", "files"}:
+        request.app.state.context.usage.add(tool.id)
     if action == "descriptor":
         if primary is None:
             raise NotFound(f"version {version.name} of {tool.path} has no {descriptor} descriptor")
@@ -256,15 +258,26 @@ def _zip(
 
 
 def _with_etag(request: Request, response: Response) -> Response:
-    """A strong ETag from the answer's bytes; 304 when the client already has them."""
+    """A strong ETag from the answer's bytes; 304 when the client already has them.
+
+    Descriptors and files count as uses of the tool, so clients (and dockyard's response
+    cache) revalidate them each time (`no-cache`) instead of reusing a stored copy.
+    """
     if response.status_code != 200:
         return response
+    if _counts_as_use(request):
+        response.headers["Cache-Control"] = "no-cache"
     etag = '"' + hashlib.sha256(bytes(response.body)).hexdigest()[:32] + '"'
     wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
     if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers={**CORS, "ETag": etag})
     response.headers["ETag"] = etag
     return response
+
+
+def _counts_as_use(request: Request) -> bool:
+    segments = request.url.path.rstrip("/").split("/")
+    return "descriptor" in segments or segments[-1] == "files"
 
 
 def _offset(offset: str | None) -> int:

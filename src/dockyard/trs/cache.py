@@ -235,6 +235,8 @@ class TrsCache:
         if generation != self.generation or self.max_bytes <= 0:
             return
         headers = [(bytes(n), bytes(v)) for n, v in started.get("headers", [])]
+        if any(n == b"cache-control" and b"no-" in v for n, v in headers):
+            return  # answers that must be revalidated each time (they count uses)
         etag = next((value for name, value in headers if name.lower() == b"etag"), None)
         entry = Entry(headers=headers, body=body, etag=etag)
         previous = self.entries.pop(key, None)

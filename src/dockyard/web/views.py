@@ -1,34 +1,173 @@
-"""HTML pages, rendered on the server; they read the same services as the API."""
+"""Public pages: home, search, a tool's page and the registries; the rest are included here."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
+from pygments.util import ClassNotFound
+from sqlalchemy import select
 
-from dockyard import __version__
-from dockyard.http import CatalogDep
+from dockyard.access import rules as access_rules
+from dockyard.access.models import AccessRequest
+from dockyard.access.services import tool_image
+from dockyard.http import CatalogDep, SessionDep
 from dockyard.registries.services import describe
-
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals["version"] = __version__
+from dockyard.tools import services
+from dockyard.tools.models import Tool, VersionFile
+from dockyard.tools.rules import DescriptorType
+from dockyard.web import access, account, manage
+from dockyard.web.security import WebUserDep, render
 
 router = APIRouter(include_in_schema=False)
+PAGE = 20
+DESCRIPTOR_TYPES = [kind.value for kind in DescriptorType]
+SORTS = {"name": "Name", "-updated": "Recently updated", "-created": "Newest"}
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
-    """The landing page."""
-    return templates.TemplateResponse(request, "home.html", {"title": "dockyard"})
+def home(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+    """Search, the newest tools and the most used ones."""
+
+    def top(sort: str) -> list[Tool]:
+        query = services.ToolQuery(published=True, sort=sort, limit=8)
+        return services.find_tools(session, None, query).items
+
+    return render(
+        request,
+        "home.html",
+        {"title": "dockyard", "newest": top("-created"), "most_used": top("-uses")},
+    )
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(
+    request: Request,
+    user: WebUserDep,
+    session: SessionDep,
+    catalog: CatalogDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    registry: Annotated[str, Query(max_length=40)] = "",
+    descriptor_type: Annotated[str, Query(max_length=20)] = "",
+    access_: Annotated[str, Query(alias="access", pattern="^(|public|private)$")] = "",
+    sort: Annotated[str, Query(pattern="^(name|-updated|-created)$")] = "name",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> HTMLResponse:
+    """Search results with filters."""
+    query = services.ToolQuery(
+        q=q or None,
+        registry=registry or None,
+        descriptor_type=descriptor_type or None,
+        private={"public": False, "private": True}.get(access_),
+        sort=sort,
+        limit=PAGE,
+        offset=(page - 1) * PAGE,
+    )
+    found = services.find_tools(session, user, query)
+    return render(
+        request,
+        "search.html",
+        {
+            "title": f"Search: {q}" if q else "All tools",
+            "q": q,
+            "found": found,
+            "page": page,
+            "pages": max(1, -(-found.total // PAGE)),
+            "filters": {
+                "registry": registry,
+                "descriptor_type": descriptor_type,
+                "access": access_,
+                "sort": sort,
+            },
+            "registries": list(catalog.all()),
+            "descriptor_types": DESCRIPTOR_TYPES,
+            "sorts": SORTS,
+        },
+    )
+
+
+@router.get("/tools/{path:path}", response_class=HTMLResponse)
+def tool_page(
+    request: Request,
+    path: str,
+    user: WebUserDep,
+    session: SessionDep,
+    catalog: CatalogDep,
+    version: Annotated[str | None, Query(max_length=128)] = None,
+) -> HTMLResponse:
+    """A tool: description, registry, versions with their images, files, pull commands."""
+    tool = services.tool_by_path(session, user, path)
+    versions = services.visible_versions(tool, user)
+    chosen = (
+        services.visible_version(tool, user, version)
+        if version
+        else tool.default_version or (versions[0] if versions else None)
+    )
+    registry = services.registry_of(catalog, tool)
+    image = tool_image(catalog, tool)
+    mine = None
+    if user is not None and tool.private:
+        mine = session.scalar(
+            select(AccessRequest)
+            .where(AccessRequest.tool_id == tool.id, AccessRequest.requester_id == user.id)
+            .order_by(AccessRequest.id.desc())
+        )
+    encoded = quote(tool.path, safe="")
+    return render(
+        request,
+        "tool.html",
+        {
+            "title": tool.path,
+            "tool": tool,
+            "versions": versions,
+            "chosen": chosen,
+            "registry": registry,
+            "site_url": registry.site_url(tool.host, tool.repository),
+            "files": [_rendered(file) for file in chosen.files] if chosen else [],
+            "pull": access_rules.pull_lines(
+                image, chosen.name if chosen else None, chosen.digest if chosen else None
+            ),
+            "trs": {
+                "tool": f"/ga4gh/trs/v2/tools/{encoded}",
+                "versions": f"/ga4gh/trs/v2/tools/{encoded}/versions",
+            },
+            "maintainer": tool.is_maintained_by(user),
+            "identity": access_rules.identity_rule(registry.id, registry.name),
+            "my_request": mine,
+        },
+    )
+
+
+def _rendered(file: VersionFile) -> dict[str, Any]:
+    """A file with its content highlighted for its language (escaped by Pygments)."""
+    try:
+        if file.descriptor_type == "CWL":
+            lexer = get_lexer_by_name("yaml")
+        elif file.file_type == "CONTAINERFILE":
+            lexer = get_lexer_by_name("docker")
+        else:
+            lexer = get_lexer_for_filename(file.path)
+    except ClassNotFound:
+        lexer = get_lexer_by_name("text")
+    return {
+        "path": file.path,
+        "file_type": file.file_type,
+        "descriptor_type": file.descriptor_type,
+        "size": file.size,
+        "sha256": file.sha256,
+        "html": highlight(file.content, lexer, HtmlFormatter()),
+    }
 
 
 @router.get("/registries", response_class=HTMLResponse)
 def registries_page(
     request: Request,
+    user: WebUserDep,
     catalog: CatalogDep,
     image: Annotated[str | None, Query(max_length=600)] = None,
     registry_path: Annotated[str | None, Query(max_length=300)] = None,
@@ -38,7 +177,7 @@ def registries_page(
     if image:
         _, resolution = describe(catalog, image, registry_path=registry_path or None)
     registries = list(catalog.all())
-    return templates.TemplateResponse(
+    return render(
         request,
         "registries.html",
         {
@@ -51,3 +190,8 @@ def registries_page(
             "generic_enabled": catalog.generic_enabled,
         },
     )
+
+
+router.include_router(account.router)
+router.include_router(manage.router)
+router.include_router(access.router)

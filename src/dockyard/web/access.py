@@ -1,0 +1,202 @@
+"""Access requests in the browser: asking, the maintainer's inbox, decisions, pull lines."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote_plus
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from dockyard.access import decisions, rules, services
+from dockyard.access.mail import send_queued, sender_address
+from dockyard.access.models import AccessRequest
+from dockyard.accounts.models import User
+from dockyard.errors import DockyardError, PermissionDenied
+from dockyard.http import AppContext, ContextDep, SessionDep, external_url
+from dockyard.tools import services as tool_services
+from dockyard.web.security import (
+    CsrfDep,
+    NeedsSignIn,
+    WebUserDep,
+    browser_user,
+    redirect,
+    render,
+    signed_in,
+)
+
+router = APIRouter(prefix="/access", include_in_schema=False)
+
+
+@router.get("", response_class=HTMLResponse)
+def inbox(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+    """Requests to decide (for maintainers) and the user's own requests."""
+    me = signed_in(request, user)
+    to_decide, _ = services.list_requests(
+        session, me, services.RequestQuery(role="inbox", limit=200)
+    )
+    mine, _ = services.list_requests(session, me, services.RequestQuery(role="mine", limit=200))
+    notices, unread = services.notifications(session, me, unread=True, limit=20, offset=0)
+    return render(
+        request,
+        "access_inbox.html",
+        {
+            "title": "Access requests",
+            "pending": [r for r in to_decide if r.status == "pending"],
+            "decided": [r for r in to_decide if r.status != "pending"],
+            "mine": mine,
+            "notices": notices,
+            "unread": unread,
+        },
+    )
+
+
+@router.post("/notifications/read", dependencies=[CsrfDep])
+def read_all(request: Request, user: WebUserDep, session: SessionDep) -> Response:
+    """Mark all notices read."""
+    services.mark_read(session, signed_in(request, user), None)
+    return redirect(request, "/access")
+
+
+@router.post("/request", dependencies=[CsrfDep])
+def request_access(
+    request: Request,
+    user: WebUserDep,
+    session: SessionDep,
+    context: ContextDep,
+    background: BackgroundTasks,
+    tool_id: Annotated[int, Form()],
+    registry_username: Annotated[str, Form(max_length=300)],
+    message: Annotated[str, Form(max_length=rules.MESSAGE_MAX_LENGTH)] = "",
+) -> Response:
+    """Ask a private tool's maintainers for pull permission."""
+    me = signed_in(request, user)
+    try:
+        created = services.request_access(
+            session,
+            context.catalog,
+            me,
+            tool_id,
+            registry_identity=registry_username,
+            message=message,
+            base_url=external_url(request),
+        )
+    except DockyardError as error:
+        session.rollback()
+        tool = tool_services.visible_tool(session, me, tool_id)
+        back = f"/tools/{tool.path}?error={quote_plus(error.message)}#access"
+        return redirect(request, back)
+    background.add_task(send_queued, context.sessions, context.mailer, _sender(context))
+    return redirect(
+        request, f"/access/requests/{created.id}?notice=Your+request+was+sent+to+the+maintainers."
+    )
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+def request_page(
+    request: Request, request_id: int, user: WebUserDep, session: SessionDep, context: ContextDep
+) -> HTMLResponse:
+    """One request: decisions for maintainers; status and pull lines for the requester."""
+    me = signed_in(request, user)
+    found = services.visible_request(session, me, request_id)
+    maintainer = found.tool.is_maintained_by(me)
+    image = services.tool_image(context.catalog, found.tool)
+    pull = None
+    if found.status == "granted" and found.requester_id == me.id:
+        try:
+            pull = services.pull_instructions(session, context.catalog, me, found.tool.id, None)
+        except PermissionDenied:
+            pull = None
+    return render(
+        request,
+        "access_request.html",
+        {
+            "title": f"Access request {found.id}",
+            "item": found,
+            "maintainer": maintainer,
+            "steps": rules.grant_steps(image, found.registry_identity) if maintainer else [],
+            "identity": rules.identity_rule(image.registry_id, image.registry_name),
+            "pull": pull,
+            "error": request.query_params.get("error"),
+        },
+    )
+
+
+def _decide(
+    request: Request,
+    context: ContextDep,
+    request_id: int,
+    action: str,
+    reason: str = "",
+    apply: bool = True,
+) -> Response:
+    def caller(session: Session) -> User:
+        return signed_in(request, browser_user(request, session))
+
+    def shape(decided: AccessRequest, user: User, step: decisions.Step) -> str:
+        return f"Request {decided.id} is {decided.status}." + (
+            f" {step.detail}." if step.method != "manual" else ""
+        )
+
+    page = f"/access/requests/{request_id}"
+    try:
+        notice = decisions.decide(
+            context,
+            caller,
+            request_id,
+            action,
+            reason=reason,
+            apply=apply,
+            base_url=external_url(request),
+            shape=shape,
+        )
+    except NeedsSignIn:
+        raise
+    except DockyardError as error:
+        return redirect(request, f"{page}?error={quote_plus(error.message)}")
+    send_queued(context.sessions, context.mailer, _sender(context))
+    return redirect(request, f"{page}?notice={quote_plus(notice)}")
+
+
+def _sender(context: AppContext) -> str:
+    return sender_address(context.settings)
+
+
+@router.post("/requests/{request_id}/grant", dependencies=[CsrfDep])
+def grant(
+    request: Request,
+    request_id: int,
+    context: ContextDep,
+    manual: Annotated[bool, Form()] = False,
+) -> Response:
+    """Grant (dockyard does the registry part where it can, unless `manual`)."""
+    return _decide(request, context, request_id, "grant", apply=not manual)
+
+
+@router.post("/requests/{request_id}/deny", dependencies=[CsrfDep])
+def deny(
+    request: Request,
+    request_id: int,
+    context: ContextDep,
+    reason: Annotated[str, Form(max_length=rules.REASON_MAX_LENGTH)] = "",
+) -> Response:
+    """Deny with a reason."""
+    return _decide(request, context, request_id, "deny", reason=reason)
+
+
+@router.post("/requests/{request_id}/revoke", dependencies=[CsrfDep])
+def revoke(
+    request: Request,
+    request_id: int,
+    context: ContextDep,
+    reason: Annotated[str, Form(max_length=rules.REASON_MAX_LENGTH)] = "",
+) -> Response:
+    """Take back a granted request."""
+    return _decide(request, context, request_id, "revoke", reason=reason)
+
+
+@router.post("/requests/{request_id}/withdraw", dependencies=[CsrfDep])
+def withdraw(request: Request, request_id: int, context: ContextDep) -> Response:
+    """The requester withdraws a pending request."""
+    return _decide(request, context, request_id, "withdraw", apply=False)

@@ -1,0 +1,115 @@
+"""Sign-in, sign-out, and account settings with API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from dockyard.accounts import services as accounts
+from dockyard.db import unit_of_work
+from dockyard.errors import AuthenticationRequired, DockyardError
+from dockyard.http import ContextDep, SessionDep
+from dockyard.web.security import (
+    SESSION_COOKIE,
+    CsrfDep,
+    WebUserDep,
+    redirect,
+    render,
+    set_cookie,
+    signed_in,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths on this site (never `//other.example` or a full URL)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request, user: WebUserDep, next: str = "/") -> HTMLResponse:
+    """The sign-in form."""
+    return render(request, "signin.html", {"title": "Sign in", "next": _safe_next(next)})
+
+
+@router.post("/signin", dependencies=[CsrfDep])
+def signin(
+    request: Request,
+    context: ContextDep,
+    username: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    """Check the password (rate-limited) and start a browser session."""
+    address = request.client.host if request.client else "unknown"
+    request.state.user = None
+    try:
+        with unit_of_work(context.sessions) as session:
+            accounts.check_sign_in_allowed(session, username, address)
+            user = accounts.check_password(session, username, password)
+            cookie = accounts.start_session(session, user)
+    except AuthenticationRequired as error:
+        with unit_of_work(context.sessions) as session:
+            accounts.record_sign_in_failure(session, username, address)
+        return _signin_again(request, username, next, error.message, 401)
+    except DockyardError as error:  # rate-limited
+        return _signin_again(request, username, next, error.message, 429)
+    response = redirect(request, _safe_next(next))
+    set_cookie(response, request, SESSION_COOKIE, cookie, max_age=14 * 24 * 3600)
+    return response
+
+
+def _signin_again(
+    request: Request, username: str, next: str, message: str, status: int
+) -> Response:
+    return render(
+        request,
+        "signin.html",
+        {"title": "Sign in", "next": _safe_next(next), "username": username, "error": message},
+        status_code=status,
+    )
+
+
+@router.post("/signout", dependencies=[CsrfDep])
+def signout(request: Request, session: SessionDep) -> Response:
+    """End the browser session."""
+    accounts.end_session(session, request.cookies.get(SESSION_COOKIE))
+    response = redirect(request, "/?notice=You+are+signed+out.")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+    """Account settings: API tokens."""
+    me = signed_in(request, user)
+    tokens = accounts.list_tokens(session, me)
+    return render(request, "account.html", {"title": "Account", "tokens": tokens, "new": None})
+
+
+@router.post("/account/tokens", dependencies=[CsrfDep])
+def create_token(
+    request: Request,
+    user: WebUserDep,
+    session: SessionDep,
+    name: Annotated[str, Form(max_length=100)],
+) -> Response:
+    """A new API token, shown once on the page that answers."""
+    me = signed_in(request, user)
+    _, plaintext = accounts.create_token(session, me, name=name)
+    tokens = accounts.list_tokens(session, me)
+    return render(request, "account.html", {"title": "Account", "tokens": tokens, "new": plaintext})
+
+
+@router.post("/account/tokens/{token_id}/revoke", dependencies=[CsrfDep])
+def revoke_token(
+    request: Request, token_id: int, user: WebUserDep, session: SessionDep
+) -> Response:
+    """Revoke one of the user's tokens."""
+    accounts.revoke_token(session, signed_in(request, user), token_id)
+    return redirect(request, "/account?notice=Token+revoked.")

@@ -1,0 +1,319 @@
+"""My tools: registration, publishing, versions and files, maintainers and refresh."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+from urllib.parse import quote_plus
+
+from anyio import to_thread
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from dockyard.accounts.models import User
+from dockyard.db import unit_of_work
+from dockyard.errors import DockyardError
+from dockyard.http import AppContext, CatalogDep, ContextDep, SessionDep
+from dockyard.registries.catalog import Catalog, Registry
+from dockyard.tools import rules, services
+from dockyard.tools.tasks import open_refresher
+from dockyard.web.security import (
+    CsrfDep,
+    NeedsSignIn,
+    WebUserDep,
+    browser_user,
+    redirect,
+    render,
+    signed_in,
+)
+
+router = APIRouter(prefix="/my/tools", include_in_schema=False)
+FILE_TYPES = [kind.value for kind in rules.FileType]
+DESCRIPTOR_TYPES = [kind.value for kind in rules.DescriptorType]
+#: Largest file accepted by the upload form (descriptors and Dockerfiles are small).
+MAX_UPLOAD_BYTES = 1 << 20
+
+
+def registry_notes(registry: Registry) -> list[str]:
+    """What a person should know about a registry before registering a tool from it."""
+    notes = []
+    if registry.private_only:
+        notes.append(
+            f"{registry.name} is a private registry: tools from it must be registered as "
+            "private, with a maintainer email where access requests go. A public tool from it "
+            "is refused."
+        )
+    if registry.private_tools.value == "forbidden":
+        notes.append(f"{registry.name} images are always public: a tool from it cannot be private.")
+    if registry.needs_registry_path:
+        example = (
+            f" such as {registry.registry_path_example}" if registry.registry_path_example else ""
+        )
+        notes.append(f"Give the registry path (your registry's host{example}) and the repository.")
+    return notes
+
+
+def _form_context(catalog: Catalog, chosen: str, values: dict[str, str]) -> dict[str, object]:
+    registries = list(catalog.all())
+    registry = next((r for r in registries if r.id == chosen), None)
+    return {
+        "registries": registries,
+        "chosen": registry,
+        "notes": registry_notes(registry) if registry else [],
+        "values": values,
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+def my_tools(
+    request: Request,
+    user: WebUserDep,
+    session: SessionDep,
+    catalog: CatalogDep,
+    registry: str = "",
+) -> HTMLResponse:
+    """The signed-in user's tools and the registration form."""
+    me = signed_in(request, user)
+    mine = services.find_tools(session, me, services.ToolQuery(mine=True, limit=100)).items
+    return render(
+        request,
+        "my_tools.html",
+        {"title": "My tools", "tools": mine, **_form_context(catalog, registry, {})},
+    )
+
+
+@router.get("/registration-fields", response_class=HTMLResponse)
+def registration_fields(
+    request: Request, user: WebUserDep, catalog: CatalogDep, registry: str = ""
+) -> HTMLResponse:
+    """The part of the registration form that depends on the registry (for htmx)."""
+    signed_in(request, user)
+    return render(request, "_registration_fields.html", _form_context(catalog, registry, {}))
+
+
+@router.post("", dependencies=[CsrfDep])
+def register(
+    request: Request,
+    user: WebUserDep,
+    session: SessionDep,
+    catalog: CatalogDep,
+    image: Annotated[str, Form(max_length=600)],
+    registry: Annotated[str, Form(max_length=40)] = "",
+    registry_path: Annotated[str, Form(max_length=300)] = "",
+    toolname: Annotated[str, Form(max_length=256)] = "",
+    private: Annotated[bool, Form()] = False,
+    maintainer_email: Annotated[str, Form(max_length=254)] = "",
+    description: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    """Register a tool; the form comes back with the reason when a rule says no."""
+    me = signed_in(request, user)
+    values = {
+        "image": image,
+        "registry_path": registry_path,
+        "toolname": toolname,
+        "maintainer_email": maintainer_email,
+        "description": description,
+        "private": "on" if private else "",
+    }
+    try:
+        tool = services.register_tool(
+            session,
+            catalog,
+            me,
+            services.Registration(
+                image=image.strip(),
+                registry=registry or None,
+                registry_path=registry_path.strip() or None,
+                toolname=toolname.strip() or None,
+                private=private,
+                maintainer_email=maintainer_email.strip() or None,
+                description=description,
+            ),
+        )
+    except DockyardError as error:
+        session.rollback()
+        mine = services.find_tools(session, me, services.ToolQuery(mine=True, limit=100)).items
+        return render(
+            request,
+            "my_tools.html",
+            {
+                "title": "My tools",
+                "tools": mine,
+                "error": error.message,
+                **_form_context(catalog, registry, values),
+            },
+            status_code=422,
+        )
+    return redirect(request, f"/my/tools/{tool.id}?notice=Registered+{quote_plus(tool.path)}.")
+
+
+@router.get("/{tool_id}", response_class=HTMLResponse)
+def manage_tool(
+    request: Request, tool_id: int, user: WebUserDep, session: SessionDep, catalog: CatalogDep
+) -> HTMLResponse:
+    """Everything a maintainer changes about one tool."""
+    me = signed_in(request, user)
+    tool = services.changeable_tool(session, me, tool_id)
+    return render(
+        request,
+        "manage_tool.html",
+        {
+            "title": f"Manage {tool.path}",
+            "tool": tool,
+            "registry": services.registry_of(catalog, tool),
+            "file_types": FILE_TYPES,
+            "descriptor_types": DESCRIPTOR_TYPES,
+            "error": request.query_params.get("error"),
+        },
+    )
+
+
+def _back(tool_id: int, notice: str) -> str:
+    return f"/my/tools/{tool_id}?notice={quote_plus(notice)}"
+
+
+def _failed(tool_id: int, error: DockyardError) -> str:
+    return f"/my/tools/{tool_id}?error={quote_plus(error.message)}"
+
+
+Action = Callable[[Session, User], str]
+
+
+def _act(request: Request, context: AppContext, tool_id: int, action: Action) -> Response:
+    """Run one change in its own unit of work; come back with a notice or the reason."""
+    try:
+        with unit_of_work(context.sessions) as session:
+            me = signed_in(request, browser_user(request, session))
+            notice = action(session, me)
+    except NeedsSignIn:
+        raise
+    except DockyardError as error:
+        return redirect(request, _failed(tool_id, error))
+    return redirect(request, _back(tool_id, notice))
+
+
+@router.post("/{tool_id}/publish", dependencies=[CsrfDep])
+def publish(request: Request, tool_id: int, context: ContextDep) -> Response:
+    """Publish the tool."""
+
+    def act(session: Session, me: User) -> str:
+        services.publish(session, me, tool_id)
+        return "Published."
+
+    return _act(request, context, tool_id, act)
+
+
+@router.post("/{tool_id}/unpublish", dependencies=[CsrfDep])
+def unpublish(request: Request, tool_id: int, context: ContextDep) -> Response:
+    """Unpublish the tool."""
+
+    def act(session: Session, me: User) -> str:
+        services.unpublish(session, me, tool_id)
+        return "Unpublished."
+
+    return _act(request, context, tool_id, act)
+
+
+@router.post("/{tool_id}/versions", dependencies=[CsrfDep])
+def add_version(
+    request: Request,
+    tool_id: int,
+    context: ContextDep,
+    name: Annotated[str, Form(max_length=128)],
+    description: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    """Add a version by hand."""
+
+    def act(session: Session, me: User) -> str:
+        services.add_version(session, me, tool_id, name.strip(), description=description)
+        return f"Version {name.strip()} added."
+
+    return _act(request, context, tool_id, act)
+
+
+@router.post("/{tool_id}/versions/{name}/files", dependencies=[CsrfDep])
+async def upload_file(
+    request: Request,
+    tool_id: int,
+    name: str,
+    context: ContextDep,
+    upload: Annotated[UploadFile, File()],
+    file_type: Annotated[str, Form(max_length=32)],
+    descriptor_type: Annotated[str, Form(max_length=16)] = "",
+    path: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """Add (or replace) one file of a version."""
+    raw = await upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(raw) > MAX_UPLOAD_BYTES:
+        return redirect(request, _back(tool_id, f"{upload.filename} is over 1 MiB; not added."))
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return redirect(request, _back(tool_id, f"{upload.filename} is not UTF-8 text; not added."))
+    target = path.strip() or (upload.filename or "file")
+
+    def act(session: Session, me: User) -> str:
+        tool = services.changeable_tool(session, me, tool_id)
+        version = services.visible_version(tool, me, name)
+        replaced = rules.normalize_file_path(target)
+        kept = [
+            (f.path, f.file_type, f.descriptor_type, f.content)
+            for f in version.files
+            if f.path != replaced
+        ]
+        new = (target, file_type, descriptor_type or None, content)
+        services.replace_files(session, me, tool_id, name, [*kept, new])
+        return f"{target} saved in version {name}."
+
+    return await to_thread.run_sync(_act, request, context, tool_id, act)
+
+
+@router.post("/{tool_id}/maintainers", dependencies=[CsrfDep])
+def add_maintainer(
+    request: Request,
+    tool_id: int,
+    context: ContextDep,
+    username: Annotated[str, Form(max_length=40)],
+) -> Response:
+    """Add a maintainer."""
+
+    def act(session: Session, me: User) -> str:
+        services.add_maintainer(session, me, tool_id, username.strip())
+        return f"{username.strip()} is now a maintainer."
+
+    return _act(request, context, tool_id, act)
+
+
+@router.post("/{tool_id}/maintainers/{username}/remove", dependencies=[CsrfDep])
+def remove_maintainer(
+    request: Request, tool_id: int, username: str, context: ContextDep
+) -> Response:
+    """Remove a maintainer."""
+
+    def act(session: Session, me: User) -> str:
+        services.remove_maintainer(session, me, tool_id, username)
+        return f"{username} is no longer a maintainer."
+
+    return _act(request, context, tool_id, act)
+
+
+@router.post("/{tool_id}/refresh", dependencies=[CsrfDep])
+async def refresh(request: Request, tool_id: int, context: ContextDep) -> Response:
+    """Read the tool's tags, digests and platforms from its registry now."""
+
+    def may_refresh(session: Session, me: User) -> str:
+        services.changeable_tool(session, me, tool_id)
+        return ""
+
+    check = await to_thread.run_sync(_act, request, context, tool_id, may_refresh)
+    if "error=" in check.headers.get("location", ""):
+        return check
+    async with open_refresher(context.settings, context.sessions, context.catalog) as refresher:
+        report = await refresher.refresh(tool_id)
+    summary = (
+        f"Refresh {report.status}: {report.tags} tags"
+        if report.status != "failed"
+        else f"Refresh failed: {report.message}"
+    )
+    return redirect(request, _back(tool_id, summary))

@@ -1,0 +1,187 @@
+"""What keeps the web UI safe: session cookies, CSRF tokens, and rendering with both.
+
+- The session cookie (`dockyard_session`) is HttpOnly, SameSite=Lax, and Secure whenever the
+  request came over HTTPS (directly or through a proxy that says so); the database keeps
+  only its SHA-256.
+- Every form carries a CSRF token: an HMAC, under the instance's secret key, of a random
+  per-browser cookie (`dockyard_csrf`). A POST whose token does not match is refused with 403
+  before anything else runs (signed double-submit; a page of another site can neither read the
+  cookie nor compute the token).
+- Templates escape everything they print (Jinja2 autoescape).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from dockyard import __version__
+from dockyard.accounts.models import User
+from dockyard.accounts.services import session_user
+from dockyard.errors import DockyardError, PermissionDenied
+from dockyard.http import SessionDep, get_context
+from dockyard.web import HERE
+
+SESSION_COOKIE = "dockyard_session"
+CSRF_COOKIE = "dockyard_csrf"
+CSRF_FIELD = "csrf_token"
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["version"] = __version__
+
+
+def _replace_page(params: Any, page: int) -> str:
+    """The query string with another page number (for Previous/Next links)."""
+    kept = [(key, value) for key, value in params.multi_items() if key != "page"]
+    return urlencode([*kept, ("page", str(page))])
+
+
+templates.env.filters["replace_page"] = _replace_page
+
+
+class CsrfRejected(PermissionDenied):
+    """A form arrived without the CSRF token of this browser."""
+
+    code = "csrf_rejected"
+
+
+def _key(request: Request) -> bytes:
+    secret = get_context(request).settings.secret_key
+    material = secret.get_secret_value() if secret else "dockyard-without-a-secret-key"
+    return hashlib.sha256(b"dockyard csrf\x00" + material.encode()).digest()
+
+
+def _browser_secret(request: Request) -> str:
+    """This browser's CSRF cookie value, made (and later set) when it has none."""
+    existing = request.cookies.get(CSRF_COOKIE)
+    if existing and 20 <= len(existing) <= 100:
+        return existing
+    made: str | None = getattr(request.state, "new_csrf", None)
+    if made is None:
+        made = secrets.token_urlsafe(32)
+        request.state.new_csrf = made
+    return made
+
+
+def csrf_token(request: Request) -> str:
+    """The token this browser's forms carry."""
+    digest = hmac.new(_key(request), _browser_secret(request).encode(), hashlib.sha256)
+    return digest.hexdigest()
+
+
+async def require_csrf(request: Request) -> None:
+    """Refuse a form whose CSRF token is missing or belongs to another browser."""
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if (
+        not isinstance(sent, str)
+        or not cookie
+        or not hmac.compare_digest(sent, csrf_token(request))
+    ):
+        raise CsrfRejected(
+            "this form has expired or did not come from this site: reload the page and try again"
+        )
+
+
+CsrfDep = Depends(require_csrf)
+
+
+def web_user(request: Request, session: SessionDep) -> User | None:
+    """The signed-in user of this browser, if any (web pages only; the API takes tokens)."""
+    user = browser_user(request, session)
+    request.state.user = user
+    return user
+
+
+def browser_user(request: Request, session: Session) -> User | None:
+    """The user this browser's session cookie names, read in `session`."""
+    return session_user(session, request.cookies.get(SESSION_COOKIE))
+
+
+WebUserDep = Annotated[User | None, Depends(web_user)]
+
+
+def secure(request: Request) -> bool:
+    """True when the browser talks to us over HTTPS."""
+    return request.url.scheme == "https"
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, **extra: Any) -> None:
+    """A cookie with the flags every dockyard cookie has."""
+    response.set_cookie(
+        name, value, httponly=True, samesite="lax", secure=secure(request), path="/", **extra
+    )
+
+
+def _with_csrf_cookie(request: Request, response: Response) -> Response:
+    made = getattr(request.state, "new_csrf", None)
+    if made is not None:
+        set_cookie(response, request, CSRF_COOKIE, made, max_age=60 * 60 * 24 * 365)
+    return response
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    """A page with the signed-in user, the CSRF token and flash message filled in."""
+    values = {
+        "user": getattr(request.state, "user", None),
+        "csrf_token": csrf_token(request),
+        "notice": request.query_params.get("notice"),
+        **context,
+    }
+    response = templates.TemplateResponse(request, template, values, status_code=status_code)
+    _with_csrf_cookie(request, response)
+    return response
+
+
+def redirect(request: Request, url: str) -> RedirectResponse:
+    """Back to a page after a form (303, so the browser GETs it)."""
+    return RedirectResponse(url, status_code=303)
+
+
+def signed_in(request: Request, user: User | None) -> User:
+    """The user, or `NeedsSignIn` carrying where to come back to."""
+    if user is None:
+        raise NeedsSignIn(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return user
+
+
+class NeedsSignIn(DockyardError):
+    """A page for signed-in users, asked for by a browser that is not signed in."""
+
+    code = "sign_in_required"
+
+    def __init__(self, back: str) -> None:
+        super().__init__("sign in to see this page")
+        self.back = back
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """dockyard's errors as a page, for browsers."""
+    title = {403: "Not allowed", 404: "Not found", 429: "Slow down"}.get(
+        status, "Something went wrong"
+    )
+    # The request's own unit of work is over; the page reads the user in one of its own.
+    with get_context(request).sessions() as session:
+        request.state.user = _quiet_user(session, request)
+        return render(
+            request, "error.html", {"title": title, "message": message}, status_code=status
+        )
+
+
+def _quiet_user(session: Session, request: Request) -> User | None:
+    try:
+        return browser_user(request, session)
+    except SQLAlchemyError:  # an error page must render even when the database does not answer
+        return None
