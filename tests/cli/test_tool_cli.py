@@ -250,3 +250,38 @@ def test_credentials_are_write_only(
         secrets = connection.execute(text("SELECT secret FROM tool_credentials")).scalars().all()
     assert secrets and all("hunter2" not in secret for secret in secrets)
     ok(cli("credentials", "clear", "quay.io/ns/private-img"))
+
+
+def test_a_tool_with_a_git_source_is_registered_and_refreshed_from_the_cli(
+    cli: Callable[..., Result], tmp_path: Path, open_registry: LocalRegistry
+) -> None:
+    from tests.tools.git_repos import Repo
+
+    repo = Repo(tmp_path / "repo")
+    repo.commit(
+        {
+            "cwl/main.cwl": "cwlVersion: v1.2\nclass: CommandLineTool\ninputs: []\noutputs: []\n",
+            "Dockerfile": "FROM debian:12\n",
+        }
+    )
+    repo.tag("v1.0")
+    repository = f"cli/git-{uuid.uuid4().hex[:8]}"
+    open_registry.push_image(repository, "1.0", salt="cligit")
+    image = f"{open_registry.host}/{repository}"
+    error(cli("register", image, "--descriptor", "CWL=/cwl/main.cwl"), "needs --git-url")
+    ok(
+        cli(
+            "register",
+            image,
+            "--git-url",
+            repo.url,
+            "--descriptor",
+            "CWL=/cwl/main.cwl",
+            "--git-reference",
+            "v{version}",
+        )
+    )
+    refreshed = ok(cli("refresh", image))
+    assert "git: 1 reference(s) read, 0 unchanged" in refreshed.stdout
+    versions = json.loads(ok(cli("version", "list", image, "--json")).stdout)["items"]
+    assert sorted(f["path"] for f in versions[0]["files"]) == ["Dockerfile", "cwl/main.cwl"]

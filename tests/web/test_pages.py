@@ -133,3 +133,25 @@ def test_api_tokens_are_shown_once_in_account_settings(client: TestClient, maria
     assert token is not None
     assert client.get("/api/users/me", headers=bearer(token.group(1))).status_code == 200
     assert token.group(1) not in client.get("/account").text
+
+
+def test_signed_in_users_ask_for_a_registry_on_the_registries_page(
+    client: TestClient, maria: str
+) -> None:
+    assert "Sign in</a> to ask for a registry" in client.get("/registries").text
+    sign_in(client, "maria")
+    page = client.get("/registries")
+    known = client.post(
+        "/registries/requests",
+        data={"host": "quay.io", "reason": "x", "csrf_token": token_of(page.text)},
+    )
+    assert "already supported" in known.text
+    asked = client.post(
+        "/registries/requests",
+        data={
+            "host": "harbor.lab.example.org",
+            "reason": "our lab",
+            "csrf_token": token_of(page.text),
+        },
+    )
+    assert "Your request for harbor.lab.example.org was sent" in asked.text

@@ -33,6 +33,21 @@ def tool(ctx: click.Context, url: str) -> None:
 @click.option("--private", is_flag=True, help="The image needs permission to pull.")
 @click.option("--maintainer-email", help="Where access requests go (required when private).")
 @click.option("--description", default="", help="What the tool does.")
+@click.option("--git-url", help="A git repository holding the Dockerfile and descriptors.")
+@click.option("--dockerfile-path", default="/Dockerfile", show_default=True)
+@click.option(
+    "--descriptor",
+    "descriptors",
+    multiple=True,
+    metavar="TYPE=PATH",
+    help="A descriptor in the repository, e.g. CWL=/Dockstore.cwl (default: CWL and WDL).",
+)
+@click.option(
+    "--git-reference",
+    default="{version}",
+    show_default=True,
+    help="The git branch or tag of each version; {version} is replaced by its name.",
+)
 @json_option
 @pass_client
 def register(
@@ -44,10 +59,28 @@ def register(
     private: bool,
     maintainer_email: str | None,
     description: str,
+    git_url: str | None,
+    dockerfile_path: str,
+    descriptors: tuple[str, ...],
+    git_reference: str,
     as_json: bool,
 ) -> None:
     """Register IMAGE (a repository, without tag) as a tool."""
+    source = None
+    if git_url:
+        pairs = [text.partition("=") for text in descriptors]
+        if any(not sep or not path for _, sep, path in pairs):
+            raise ApiError("give each --descriptor as TYPE=PATH, e.g. CWL=/Dockstore.cwl")
+        source = {
+            "git_url": git_url,
+            "dockerfile_path": dockerfile_path,
+            "descriptor_paths": {kind.upper(): path for kind, _, path in pairs},
+            "reference": git_reference,
+        }
+    elif descriptors:
+        raise ApiError("--descriptor needs --git-url: descriptors are read from the repository")
     body = {
+        "source": source,
         "image": image,
         "registry": registry,
         "registry_path": registry_path,
@@ -226,6 +259,13 @@ def refresh(client: ApiClient, tool_ref: str, as_json: bool) -> None:
     click.echo(f"refreshed {report['path']}: {report['tags']} tags; {counts}")
     for tag, problem in report["problems"].items():
         click.echo(f"  problem with {tag}: {problem}")
+    sources = report.get("sources")
+    if sources:
+        click.echo(
+            f"git: {len(sources['synced'])} reference(s) read, {sources['unchanged']} unchanged"
+        )
+        for reference, problem in sources["problems"].items():
+            click.echo(f"  problem with {reference}: {problem}")
 
 
 @tool.group()

@@ -145,6 +145,12 @@ class ToolVersion(Base):
     #: What went wrong reading this tag at the last refresh (None when all went well).
     problem: Mapped[str | None] = mapped_column(Text, default=None)
     problem_code: Mapped[str | None] = mapped_column(String(40), default=None)
+    #: For tools with a git source: the reference and commit the files were read from, when,
+    #: and what went wrong last time (the files are kept then). Such files are read-only.
+    source_reference: Mapped[str | None] = mapped_column(String(255), default=None)
+    source_commit: Mapped[str | None] = mapped_column(String(64), default=None)
+    source_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    source_problem: Mapped[str | None] = mapped_column(Text, default=None)
 
     tool: Mapped[Tool] = relationship(back_populates="versions", foreign_keys=[tool_id])
     images: Mapped[list[VersionImage]] = relationship(
@@ -278,6 +284,7 @@ _UNSHOWN = frozenset(
         "uses",
         "problem",
         "problem_code",
+        "source_checked_at",
         "email",
         "password_hash",
         "is_active",

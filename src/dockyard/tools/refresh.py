@@ -46,6 +46,7 @@ from dockyard.tools.models import (
     ToolVersion,
     VersionImage,
 )
+from dockyard.tools.sources import SourceSync
 
 TAGS_AT_ONCE = 8
 #: Tools of one registry host refreshed at once by one process (registries rate-limit).
@@ -94,6 +95,8 @@ class RefreshReport:
     unchanged: list[str] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    #: For tools with a git source: references read, how many were unchanged, problems.
+    sources: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
@@ -113,6 +116,8 @@ class Refresher:
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tags_at_once: int = TAGS_AT_ONCE
     tools_per_host: int = TOOLS_PER_HOST
+    #: Reads descriptors and Dockerfiles of tools with a git source (None: never).
+    sources: SourceSync | None = None
     _host_limits: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
 
     async def refresh(
@@ -131,7 +136,10 @@ class Refresher:
             )
             async with limit:
                 report = await self._refresh(snapshot, progress)
+            if self.sources is not None:
+                report.sources = await self.sources.sync(self.sessions, tool_id)
             await to_thread.run_sync(self._finish_run, run_id, report)
+            await _emit(progress, {"event": "done", "report": report.as_dict()})
             return report
 
     async def _refresh(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
@@ -164,7 +172,6 @@ class Refresher:
         results = await self._read_tags(repository, snapshot, in_scope, progress)
         await to_thread.run_sync(self._apply, snapshot, in_scope, results, report)
         report.requests = _delta(before, self.client.stats)
-        await _emit(progress, {"event": "done", "report": report.as_dict()})
         return report
 
     # --- the three steps ----------------------------------------------------------------------

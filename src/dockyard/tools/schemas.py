@@ -11,6 +11,7 @@ from dockyard.accounts.models import User
 from dockyard.registries.catalog import Catalog
 from dockyard.tools.models import Tool, ToolVersion, VersionFile, VersionImage
 from dockyard.tools.services import can_change, registry_of, visible_versions
+from dockyard.tools.source_rules import source_link
 
 
 class SourceIn(BaseModel):
@@ -20,7 +21,18 @@ class SourceIn(BaseModel):
 
     git_url: str = Field(min_length=1, max_length=1000)
     dockerfile_path: str = Field(default="/Dockerfile", max_length=1000)
-    descriptor_paths: dict[str, str] = Field(default_factory=dict)
+    descriptor_paths: dict[str, str] = Field(
+        default_factory=dict,
+        description="descriptor type to path; default /Dockstore.cwl and /Dockstore.wdl",
+    )
+    reference: str = Field(
+        default="{version}",
+        max_length=255,
+        description="the git reference of each version; {version} is replaced by its name",
+    )
+    references: dict[str, str] = Field(
+        default_factory=dict, description="version name to git reference, where they differ"
+    )
 
 
 class ToolIn(BaseModel):
@@ -189,6 +201,12 @@ class VersionOut(BaseModel):
     digest_changed_at: datetime | None
     checked_at: datetime | None
     problem: str | None
+    #: Git-backed versions: the reference and commit the files came from (then read-only).
+    source_reference: str | None = None
+    source_commit: str | None = None
+    source_url: str | None = None
+    source_checked_at: datetime | None = None
+    source_problem: str | None = None
     digest_history: list[DigestChangeOut]
     images: list[ImageModel]
     files: list[FileOut]
@@ -209,6 +227,15 @@ class VersionOut(BaseModel):
             digest_changed_at=version.digest_changed_at,
             checked_at=version.checked_at,
             problem=version.problem,
+            source_reference=version.source_reference,
+            source_commit=version.source_commit,
+            source_url=(
+                source_link(tool.source["git_url"], version.source_commit)
+                if tool.source and version.source_commit
+                else None
+            ),
+            source_checked_at=version.source_checked_at,
+            source_problem=version.source_problem,
             digest_history=[
                 DigestChangeOut(digest=c.digest, since=c.since, replaced_at=c.replaced_at)
                 for c in version.digest_history
@@ -298,7 +325,7 @@ class ToolOut(BaseModel):
 def _public_source(source: dict[str, Any]) -> dict[str, Any]:
     return {
         key: source[key]
-        for key in ("git_url", "dockerfile_path", "descriptor_paths")
+        for key in ("git_url", "dockerfile_path", "descriptor_paths", "reference", "references")
         if key in source
     }
 

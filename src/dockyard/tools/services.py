@@ -34,6 +34,7 @@ from dockyard.tools.models import (
     VersionImage,
 )
 from dockyard.tools.search import INDEXED_SORTS, matches, query_terms
+from dockyard.tools.source_rules import parse_source
 
 MAX_PAGE = 100
 #: Text searches count their matches up to this many; an exact count of tens of thousands of
@@ -216,7 +217,7 @@ def register_tool(
         private=registration.private,
         maintainer_email=email,
         description=description,
-        source=registration.source,
+        source=_checked_source(registration.source),
         search_text=rules.search_text(path, registry, description),
     )
     tool.maintainers.append(ToolMaintainer(user=user))
@@ -233,6 +234,13 @@ def _path_taken(path: str) -> Conflict:
         f"a tool with path {path} is already registered: choose a toolname to register the "
         "same image again (its path then ends in /<toolname>)"
     )
+
+
+def _checked_source(source: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The git source as given, once it is known to be usable."""
+    if source is not None:
+        parse_source(source)
+    return source
 
 
 def _check_description(description: str) -> str:
@@ -277,7 +285,7 @@ def update_tool(
             visible_version(tool, user, default_version) if default_version else None
         )
     if source is not _UNSET:
-        tool.source = source
+        tool.source = _checked_source(source)
     if tag_pattern is not _UNSET:
         tool.tag_pattern = _check_tag_pattern(tag_pattern) if tag_pattern else None
     _touch(tool)
@@ -348,10 +356,16 @@ def registry_for(catalog: Catalog, registry_id: str, host: str) -> Registry:
 def publish(session: Session, user: User, tool_id: int) -> Tool:
     """Rule 6: a tool is published only with at least one visible version."""
     tool = changeable_tool(session, user, tool_id)
-    if not any(not version.hidden for version in tool.versions):
+    visible = [version for version in tool.versions if not version.hidden]
+    if not visible:
         raise InvalidInput(
             f"{tool.path} has no visible version: add a version (or refresh from the registry) "
             "before publishing"
+        )
+    if all(version.source_problem for version in visible):
+        raise InvalidInput(
+            f"every visible version of {tool.path} is invalid (version {visible[0].name}: "
+            f"{visible[0].source_problem}); fix the git source and refresh before publishing"
         )
     if not tool.published:
         tool.published = True
@@ -498,7 +512,20 @@ def replace_files(
     """Replace all files of a version with these (path, file_type, descriptor_type, content)."""
     tool = changeable_tool(session, user, tool_id)
     version = visible_version(tool, user, name)
-    specs = rules.check_files(files)
+    if version.source_commit is not None:
+        raise Conflict(
+            f"the files of version {version.name} come from git ({version.source_reference} at "
+            f"{version.source_commit[:12]}): change them in the repository and refresh"
+        )
+    store_files(session, version, rules.check_files(files))
+    refresh_derived(tool)
+    _touch(tool)
+    session.flush()
+    return version
+
+
+def store_files(session: Session, version: ToolVersion, specs: list[rules.FileSpec]) -> None:
+    """Replace a version's files with these checked ones."""
     version.files.clear()
     session.flush()
     version.files.extend(
@@ -513,10 +540,6 @@ def replace_files(
         for spec in sorted(specs, key=lambda spec: spec.path)
     )
     version.updated_at = utcnow()
-    refresh_derived(tool)
-    _touch(tool)
-    session.flush()
-    return version
 
 
 def version_file(tool: Tool, user: User | None, name: str, path: str) -> VersionFile:

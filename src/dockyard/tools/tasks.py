@@ -32,6 +32,7 @@ from dockyard.settings import Settings, database_url
 from dockyard.tools.locks import RefreshInProgress, locks_for
 from dockyard.tools.models import Tool
 from dockyard.tools.refresh import Refresher, due_tool_ids
+from dockyard.tools.sources import SourceSync
 
 log = logging.getLogger("dockyard.refresh")
 
@@ -74,6 +75,10 @@ async def open_refresher(
             credentials=resolver,
             locks=locks_for(engine),
             interval=settings.refresh_interval,
+            sources=SourceSync(
+                settings.data_dir / "git-cache",
+                allow_private=settings.allow_private_network_registries,
+            ),
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from dockyard.tools.models import Tool, ToolVersion, VersionFile
 from dockyard.tools.rules import DescriptorType, FileType
+from dockyard.tools.source_rules import raw_url, source_link
 
 TOOL_CLASS = {
     "id": "CommandLineTool",
@@ -76,11 +77,26 @@ def version_json(tool: Tool, version: ToolVersion, base: str) -> dict[str, Any]:
         "verified": False,
         "signed": False,
     }
+    if tool.source and version.source_commit:
+        # An extension: TRS has no field for where a version's files came from.
+        answer["dockyard_source"] = {
+            "git_url": tool.source["git_url"],
+            "reference": version.source_reference,
+            "commit": version.source_commit,
+            "url": source_link(tool.source["git_url"], version.source_commit),
+        }
     return _without_nulls(answer)
 
 
 def file_wrapper(file: VersionFile, url: str) -> dict[str, Any]:
-    """A TRS FileWrapper: content, sha-256 checksum and where it is served."""
+    """A TRS FileWrapper: content, sha-256 checksum and where it is served.
+
+    Files read from GitHub, GitLab or Bitbucket point at the raw file of their commit there.
+    """
+    version = file.version
+    source = version.tool.source
+    if source and version.source_commit:
+        url = raw_url(source["git_url"], version.source_commit, file.path) or url
     return {
         "content": file.content,
         "checksum": [{"checksum": file.sha256, "type": "sha-256"}],

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
@@ -14,15 +14,18 @@ from pygments.util import ClassNotFound
 from sqlalchemy import select
 
 from dockyard.access import rules as access_rules
+from dockyard.access import services as access_services
 from dockyard.access.models import AccessRequest
 from dockyard.access.services import tool_image
+from dockyard.errors import DockyardError
 from dockyard.http import CatalogDep, SessionDep
 from dockyard.registries.services import describe
 from dockyard.tools import services
 from dockyard.tools.models import Tool, VersionFile
 from dockyard.tools.rules import DescriptorType
+from dockyard.tools.source_rules import source_link
 from dockyard.web import access, account, manage
-from dockyard.web.security import WebUserDep, render
+from dockyard.web.security import CsrfDep, WebUserDep, redirect, render, signed_in
 
 router = APIRouter(include_in_schema=False)
 PAGE = 20
@@ -139,6 +142,11 @@ def tool_page(
             "maintainer": tool.is_maintained_by(user),
             "identity": access_rules.identity_rule(registry.id, registry.name),
             "my_request": mine,
+            "source_url": (
+                source_link(tool.source["git_url"], chosen.source_commit)
+                if tool.source and chosen and chosen.source_commit
+                else None
+            ),
         },
     )
 
@@ -190,6 +198,26 @@ def registries_page(
             "generic_enabled": catalog.generic_enabled,
         },
     )
+
+
+@router.post("/registries/requests", dependencies=[CsrfDep])
+def request_registry(
+    request: Request,
+    user: WebUserDep,
+    session: SessionDep,
+    catalog: CatalogDep,
+    host: Annotated[str, Form(max_length=300)],
+    reason: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    """Ask the administrators to support a registry."""
+    me = signed_in(request, user)
+    try:
+        created = access_services.request_registry(session, catalog, me, host, reason)
+    except DockyardError as error:
+        session.rollback()
+        return redirect(request, f"/registries?error={quote_plus(error.message)}#missing")
+    notice = f"Your request for {created.host} was sent to the administrators."
+    return redirect(request, f"/registries?notice={quote_plus(notice)}")
 
 
 router.include_router(account.router)
