@@ -539,3 +539,28 @@ def test_after_a_long_retry_after_no_request_reaches_that_host_until_it_is_over(
 
     asyncio.run(action())
     assert calls == ["/v2/library/ubuntu/tags/list", "/v2/library/debian/tags/list"]
+
+
+def test_connections_are_kept_after_head_requests(
+    open_registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    open_registry.push_image("keep/alive", "1", salt="keepalive")
+    connects: list[object] = []
+    connect = socket.socket.connect
+
+    def counting(self: socket.socket, address: Any) -> None:
+        connects.append(address)
+        connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", counting)
+
+    async def many(client: RegistryClient) -> None:
+        repository = repo(open_registry, "keep/alive")
+        for _ in range(5):
+            await client.head_manifest(repository, "1")
+            await client.list_tags(repository)
+
+    run(_with_client(many))
+    assert len(connects) == 1  # one connection for ten requests, HEADs included

@@ -492,8 +492,13 @@ class RegistryClient:
                         url = urljoin(url, response.headers["location"])
                         method = "GET" if response.status_code == 303 else method
                         continue
-                    reads_body = method != "HEAD"
-                    body = await _read_capped(response, limit, repository) if reads_body else b""
+                    if method == "HEAD":
+                        # Read the (empty) body too: a connection whose answer was not read
+                        # to its end is closed instead of kept, and the next request reconnects.
+                        await response.aread()
+                        body = b""
+                    else:
+                        body = await _read_capped(response, limit, repository)
                 finally:
                     await response.aclose()
             return _Answer(response.status_code, response.headers, body, str(response.url))
