@@ -57,6 +57,9 @@ def test_descriptor_fetches_and_pull_instructions_count_as_uses(
     context = client.app.state.context  # type: ignore[attr-defined]
     assert context.usage.flush(context.sessions) == 1
     assert uses(engine) == {"quay.io/ns/busy": 4, "quay.io/ns/quiet": 0}
+    assert client.get(f"/api/tools/{busy['id']}").json()["uses"] == 4
+    listed = client.get("/api/tools", params={"sort": "-uses"}).json()["items"]
+    assert [t["path"] for t in listed] == ["quay.io/ns/busy", "quay.io/ns/quiet"]
     home = client.get("/").text
     most_used = home.split('id="most-used"')[1]
     assert most_used.index("quay.io/ns/busy") < most_used.index("quay.io/ns/quiet")

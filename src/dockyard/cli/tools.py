@@ -134,7 +134,7 @@ def show(client: ApiClient, tool_ref: str, as_json: bool) -> None:
     "--sort",
     default="name",
     show_default=True,
-    help="name, updated or created; '-' for descending.",
+    help="name, updated, created or -uses (most used first); '-' for descending.",
 )
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0))

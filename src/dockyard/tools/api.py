@@ -81,7 +81,8 @@ def list_tools(
     published: bool | None = None,
     descriptor_type: Annotated[str | None, Query(max_length=20)] = None,
     sort: Annotated[
-        str, Query(description="name, updated or created; '-' for descending")
+        str,
+        Query(description="name, updated, created or -uses (most used first); '-' for descending"),
     ] = "name",
     limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,

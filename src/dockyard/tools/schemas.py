@@ -280,6 +280,8 @@ class ToolOut(BaseModel):
     tag_pattern: str | None = None
     refreshed_at: datetime | None = None
     refresh_status: str | None = None
+    #: Descriptor fetches over TRS and pull instructions, counted (a few seconds behind).
+    uses: int = 0
     refresh_message: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -315,6 +317,7 @@ class ToolOut(BaseModel):
             tag_pattern=tool.tag_pattern,
             refreshed_at=tool.refreshed_at,
             refresh_status=tool.refresh_status,
+            uses=tool.uses,
             refresh_message=tool.refresh_message if insider else None,
             created_at=tool.created_at,
             updated_at=tool.updated_at,

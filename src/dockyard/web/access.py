@@ -106,6 +106,7 @@ def request_page(
     if found.status == "granted" and found.requester_id == me.id:
         try:
             pull = services.pull_instructions(session, context.catalog, me, found.tool.id, None)
+            context.usage.add(found.tool.id)
         except PermissionDenied:
             pull = None
     return render(
