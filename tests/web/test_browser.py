@@ -129,6 +129,10 @@ def test_register_publish_find_request_grant_and_pull(
     bob.get_by_role("link", name="quay.io/lab/private-samtools").click()
     expect(bob.locator(".highlight")).to_contain_text("baseCommand")
     shoot(bob, "tool", database_url)
+    bob.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than it
+    assert bob.evaluate("document.scrollingElement.scrollWidth") <= 390
+    shoot(bob, "tool-phone", database_url)
+    bob.set_viewport_size({"width": 1200, "height": 900})
     bob.get_by_label("Your Quay.io username or robot account").fill("bobby")
     bob.get_by_label("Message to the maintainers").fill("For the variant paper")
     bob.get_by_role("button", name="Request access").click()
