@@ -176,3 +176,23 @@ def test_the_cache_keeps_to_its_memory_budget_and_empties_on_a_new_generation() 
     run_cache(cache, "/trs/c")
     run_cache(cache, "/elsewhere")
     assert calls[-2:] == ["/trs/c", "/elsewhere"]
+
+
+def test_waiters_on_a_cancelled_postgresql_read_are_sent_to_the_app() -> None:
+    from dockyard.trs.cache import PostgresGeneration
+
+    class Stalled(PostgresGeneration):
+        async def _query(self) -> int | None:
+            await asyncio.sleep(10)
+            return 7
+
+    async def scenario() -> int | None:
+        source = Stalled("postgresql://unused")
+        first = asyncio.create_task(source.read())
+        await asyncio.sleep(0)
+        second = asyncio.create_task(source.read())
+        await asyncio.sleep(0)
+        first.cancel()
+        return await asyncio.wait_for(second, timeout=2)
+
+    assert asyncio.run(scenario()) is None

@@ -82,12 +82,17 @@ class PostgresGeneration:
     async def read(self) -> int | None:
         if self._in_flight is not None:
             return await asyncio.shield(self._in_flight)
-        self._in_flight = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._in_flight = future
+        value: int | None = None
         try:
             value = await self._query()
         finally:
-            future, self._in_flight = self._in_flight, None
-        future.set_result(value)
+            # Waiters always get an answer, even when this request was cancelled midway:
+            # None sends them to the app, which is always correct.
+            self._in_flight = None
+            if not future.done():
+                future.set_result(value)
         return value
 
     async def _query(self) -> int | None:
