@@ -564,3 +564,66 @@ def test_connections_are_kept_after_head_requests(
 
     run(_with_client(many))
     assert len(connects) == 1  # one connection for ten requests, HEADs included
+
+
+def test_docker_hub_push_dates_follow_the_hub_api_pages() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        assert request.url.host == "hub.docker.com"
+        if "page=2" in str(request.url):
+            return httpx.Response(
+                200,
+                json={
+                    "next": None,
+                    "results": [{"name": "22.04", "last_updated": "2024-02-01T00:00:00Z"}],
+                },
+            )
+        return httpx.Response(
+            200,
+            json={
+                "next": "https://hub.docker.com/v2/namespaces/library/repositories/ubuntu/tags?page=2&page_size=100",
+                "results": [
+                    {"name": "24.04", "tag_last_pushed": "2024-05-01T12:30:00.123456789Z"},
+                    {"name": "weird"},
+                ],
+            },
+        )
+
+    async def action() -> dict[str, Any]:
+        async with scripted(handler) as client:
+            return await client.push_dates(HUB, "dockerhub")
+
+    dates = asyncio.run(action())
+    assert {tag: moment.isoformat() for tag, moment in dates.items()} == {
+        "24.04": "2024-05-01T12:30:00.123456+00:00",
+        "22.04": "2024-02-01T00:00:00+00:00",
+    }
+    assert seen[0] == (
+        "https://hub.docker.com/v2/namespaces/library/repositories/ubuntu/tags?page_size=100"
+    )
+
+
+def test_quay_push_dates_page_until_no_more_and_failures_give_nothing() -> None:
+    quay = Repository(host="quay.io", name="biocontainers/samtools", base_url="https://quay.io")
+    pages: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        pages.append(request.url.params["page"])
+        assert request.url.path == "/api/v1/repository/biocontainers/samtools/tag/"
+        more = request.url.params["page"] == "1"
+        tag = {"name": f"1.{request.url.params['page']}", "start_ts": 1714566600}
+        return httpx.Response(200, json={"tags": [tag], "has_additional": more})
+
+    async def action(answer: Callable[[httpx.Request], httpx.Response]) -> dict[str, Any]:
+        async with scripted(answer) as client:
+            return await client.push_dates(quay, "quay")
+
+    dates = asyncio.run(action(handler))
+    assert pages == ["1", "2"]
+    assert dates["1.2"].isoformat() == "2024-05-01T12:30:00+00:00"
+    private = asyncio.run(action(lambda request: httpx.Response(401, json={"error": "private"})))
+    garbage = asyncio.run(action(lambda request: httpx.Response(200, content=b"<html>")))
+    assert private == {} and garbage == {}
+    assert asyncio.run(action(lambda request: httpx.Response(200))) == {}

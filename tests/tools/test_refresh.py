@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -398,3 +399,52 @@ def test_digest_helper_matches_the_registry(open_registry: LocalRegistry) -> Non
     repository = unique("digest")
     digest = open_registry.push_image(repository, "1.0")
     assert digest_of(open_registry.raw_manifest(repository, "1.0")) == digest
+
+
+def test_docker_hub_tools_get_push_dates_from_the_hub_api(engine: Engine) -> None:
+    config = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": len(config),
+            },
+            "layers": [],
+        }
+    ).encode()
+    manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+    def hub(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.url.host == "hub.docker.com":
+            pushed = {"name": "1.0", "tag_last_pushed": "2025-03-04T05:06:07Z"}
+            return httpx.Response(200, json={"next": None, "results": [pushed]})
+        if path.endswith("/tags/list"):
+            return httpx.Response(200, json={"tags": ["1.0"]})
+        if "/manifests/" in path:
+            headers = {
+                "Docker-Content-Digest": manifest_digest,
+                "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+            }
+            return httpx.Response(200, headers=headers, content=manifest)
+        if path.endswith(config_digest):
+            return httpx.Response(200, content=config)
+        return httpx.Response(404, json={"errors": [{"code": "NOT_FOUND", "message": path}]})
+
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        user = accounts.create_user(session, username="hubber", email="hub@example.org")
+        tool_id = services.register_tool(
+            session, CATALOG, user, services.Registration(image="lab/hubtool")
+        ).id
+    report = refresh(engine, tool_id, transport=httpx.MockTransport(hub))
+    assert report.status == "ok" and report.requests.get("GET hub tags") == 1
+    with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
+        tool = session.get(Tool, tool_id)
+        assert tool is not None
+        (version,) = tool.versions
+        assert version.pushed_at is not None
+        assert version.pushed_at.isoformat() == "2025-03-04T05:06:07+00:00"

@@ -17,6 +17,7 @@ import email.utils
 import hashlib
 import ipaddress
 import json
+import logging
 import re
 import socket
 import time
@@ -67,6 +68,11 @@ MAX_IN_FLIGHT = 8
 MAX_TAG_PAGES = 1000
 TAG_PAGE_SIZE = 1000
 DEFAULT_TOKEN_LIFETIME = 60.0
+log = logging.getLogger("dockyard.registries")
+#: Registry-specific APIs that know when each tag was pushed (the OCI API does not).
+HUB_TAGS = "https://hub.docker.com/v2/namespaces/{namespace}/repositories/{name}/tags?page_size=100"
+QUAY_TAGS = "https://{host}/api/v1/repository/{namespace}/{name}/tag/?onlyActiveTags=true&limit=100"
+MAX_EXTRA_PAGES = 50
 TOKEN_MARGIN = 10.0
 
 
@@ -503,6 +509,66 @@ class RegistryClient:
                     await response.aclose()
             return _Answer(response.status_code, response.headers, body, str(response.url))
         raise RegistryProtocolError(f"more than {MAX_REDIRECTS} redirects", **repository.where())
+
+    async def push_dates(self, repository: Repository, registry_id: str) -> dict[str, datetime]:
+        """When each tag was last pushed, from Docker Hub's or Quay's own API; {} elsewhere.
+
+        These are extras: the OCI API has no push dates. Any failure (a private repository,
+        an API that changed, rate limits) gives {} and the refresh goes on without them.
+        """
+        try:
+            if registry_id == "dockerhub":
+                return await self._hub_push_dates(repository)
+            if registry_id == "quay":
+                return await self._quay_push_dates(repository)
+        except RegistryError as error:
+            log.info(
+                "push dates unavailable",
+                extra={"repository": repository.name, "reason": error.message},
+            )
+        return {}
+
+    async def _hub_push_dates(self, repository: Repository) -> dict[str, datetime]:
+        namespace, _, name = repository.name.partition("/")
+        url: str | None = HUB_TAGS.format(namespace=namespace, name=name)
+        dates: dict[str, datetime] = {}
+        for _ in range(MAX_EXTRA_PAGES):
+            if url is None:
+                break
+            self.stats["GET hub tags"] += 1
+            answer = await self._fetch(repository, "GET", url, {}, MAX_TAG_PAGE_BYTES)
+            if answer.status != 200:
+                raise RegistryError(f"Docker Hub answered {answer.status}", **repository.where())
+            body = answer.json("Docker Hub's tag list", repository)
+            for item in body.get("results") or [] if isinstance(body, dict) else []:
+                moment = _timestamp(item.get("tag_last_pushed") or item.get("last_updated"))
+                if isinstance(item.get("name"), str) and moment is not None:
+                    dates[item["name"]] = moment
+            following = body.get("next") if isinstance(body, dict) else None
+            url = following if isinstance(following, str) and following else None
+        return dates
+
+    async def _quay_push_dates(self, repository: Repository) -> dict[str, datetime]:
+        namespace, _, name = repository.name.partition("/")
+        base = QUAY_TAGS.format(host=repository.host, namespace=namespace, name=name)
+        dates: dict[str, datetime] = {}
+        for page in range(1, MAX_EXTRA_PAGES + 1):
+            self.stats["GET quay tags"] += 1
+            answer = await self._fetch(
+                repository, "GET", f"{base}&page={page}", {}, MAX_TAG_PAGE_BYTES
+            )
+            if answer.status != 200:
+                raise RegistryError(f"Quay's API answered {answer.status}", **repository.where())
+            body = answer.json("Quay's tag list", repository)
+            if not isinstance(body, dict):
+                break
+            for item in body.get("tags") or []:
+                started = item.get("start_ts")
+                if isinstance(item.get("name"), str) and isinstance(started, int | float):
+                    dates[item["name"]] = datetime.fromtimestamp(started, UTC)
+            if not body.get("has_additional"):
+                break
+        return dates
 
     async def _authorization(self, repository: Repository) -> str | None:
         challenge = self._challenges.get(repository.base_url)

@@ -141,6 +141,8 @@ class ToolVersion(Base):
     digest: Mapped[str | None] = mapped_column(String(140), default=None)
     media_type: Mapped[str | None] = mapped_column(String(120), default=None)
     digest_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: When the tag was last pushed, where the registry's own API says (Docker Hub, Quay).
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     #: What went wrong reading this tag at the last refresh (None when all went well).
     problem: Mapped[str | None] = mapped_column(Text, default=None)
@@ -285,6 +287,7 @@ _UNSHOWN = frozenset(
         "problem",
         "problem_code",
         "source_checked_at",
+        "pushed_at",
         "email",
         "password_hash",
         "is_active",

@@ -170,7 +170,8 @@ class Refresher:
         report.tags = len(in_scope)
         await _emit(progress, {"event": "tags", "total": len(in_scope)})
         results = await self._read_tags(repository, snapshot, in_scope, progress)
-        await to_thread.run_sync(self._apply, snapshot, in_scope, results, report)
+        pushed = await self.client.push_dates(repository, registry.id)
+        await to_thread.run_sync(self._apply, snapshot, in_scope, results, report, pushed)
         report.requests = _delta(before, self.client.stats)
         return report
 
@@ -246,6 +247,7 @@ class Refresher:
         in_scope: list[str],
         results: list[_TagResult],
         report: RefreshReport,
+        pushed: dict[str, datetime] | None = None,
     ) -> None:
         now = utcnow()
         with unit_of_work(self.sessions) as session:
@@ -263,6 +265,8 @@ class Refresher:
                         report.added.append(result.tag)
                 version.from_registry = True
                 version.checked_at = now
+                if pushed and result.tag in pushed:
+                    version.pushed_at = pushed[result.tag]
                 if result.error is not None:
                     version.problem = result.error.message
                     version.problem_code = result.error.oci_code or result.error.code

@@ -199,6 +199,7 @@ class VersionOut(BaseModel):
     digest: str | None
     media_type: str | None
     digest_changed_at: datetime | None
+    pushed_at: datetime | None = None
     checked_at: datetime | None
     problem: str | None
     #: Git-backed versions: the reference and commit the files came from (then read-only).
@@ -225,6 +226,7 @@ class VersionOut(BaseModel):
             digest=version.digest,
             media_type=version.media_type,
             digest_changed_at=version.digest_changed_at,
+            pushed_at=version.pushed_at,
             checked_at=version.checked_at,
             problem=version.problem,
             source_reference=version.source_reference,

@@ -1,4 +1,4 @@
-"""Versions read from a git source: reference, commit, when, and the last problem.
+"""Versions read from a git source (reference, commit, when, last problem); push dates.
 
 Revision ID: 0008
 Revises: 0007
@@ -25,8 +25,15 @@ def upgrade() -> None:
     op.add_column("tool_versions", sa.Column("source_commit", sa.String(64), nullable=True))
     op.add_column("tool_versions", sa.Column("source_checked_at", UTC_DATETIME, nullable=True))
     op.add_column("tool_versions", sa.Column("source_problem", sa.Text(), nullable=True))
+    op.add_column("tool_versions", sa.Column("pushed_at", UTC_DATETIME, nullable=True))
 
 
 def downgrade() -> None:
-    for column in ("source_problem", "source_checked_at", "source_commit", "source_reference"):
+    for column in (
+        "pushed_at",
+        "source_problem",
+        "source_checked_at",
+        "source_commit",
+        "source_reference",
+    ):
         op.drop_column("tool_versions", column)
