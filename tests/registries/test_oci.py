@@ -593,7 +593,7 @@ def test_docker_hub_push_dates_follow_the_hub_api_pages() -> None:
 
     async def action() -> dict[str, Any]:
         async with scripted(handler) as client:
-            return await client.push_dates(HUB, "dockerhub")
+            return await client.push_dates(HUB, "dockerhub", [])
 
     dates = asyncio.run(action())
     assert {tag: moment.isoformat() for tag, moment in dates.items()} == {
@@ -618,7 +618,7 @@ def test_quay_push_dates_page_until_no_more_and_failures_give_nothing() -> None:
 
     async def action(answer: Callable[[httpx.Request], httpx.Response]) -> dict[str, Any]:
         async with scripted(answer) as client:
-            return await client.push_dates(quay, "quay")
+            return await client.push_dates(quay, "quay", [])
 
     dates = asyncio.run(action(handler))
     assert pages == ["1", "2"]
@@ -627,3 +627,39 @@ def test_quay_push_dates_page_until_no_more_and_failures_give_nothing() -> None:
     garbage = asyncio.run(action(lambda request: httpx.Response(200, content=b"<html>")))
     assert private == {} and garbage == {}
     assert asyncio.run(action(lambda request: httpx.Response(200))) == {}
+
+
+def test_gitlab_push_dates_find_the_project_then_ask_each_changed_tag() -> None:
+    image = Repository(
+        host="registry.gitlab.com",
+        name="group/project/aligner",
+        base_url="https://registry.gitlab.com",
+    )
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.raw_path.decode()
+        asked.append(path)
+        assert request.url.host == "gitlab.com"
+        if path.startswith("/api/v4/projects/group%2Fproject%2Faligner/"):
+            return httpx.Response(404, json={"message": "404 Project Not Found"})
+        if path.startswith("/api/v4/projects/group%2Fproject/registry/repositories"):
+            other = {"id": 1, "project_id": 7, "path": "group/project"}
+            ours = {"id": 2, "project_id": 7, "path": "group/project/aligner"}
+            return httpx.Response(200, json=[other, ours])
+        if path == "/api/v4/projects/7/registry/repositories/2/tags/1.0":
+            return httpx.Response(
+                200, json={"name": "1.0", "created_at": "2025-01-02T03:04:05+00:00"}
+            )
+        return httpx.Response(404, json={"message": "404 Tag Not Found"})
+
+    async def action() -> dict[str, Any]:
+        async with scripted(handler) as client:
+            return await client.push_dates(image, "gitlab", ["1.0", "gone"])
+
+    dates = asyncio.run(action())
+    assert {tag: moment.isoformat() for tag, moment in dates.items()} == {
+        "1.0": "2025-01-02T03:04:05+00:00"
+    }
+    assert asked[-1] == "/api/v4/projects/7/registry/repositories/2/tags/gone"
+    assert len(asked) == 4  # two project guesses, two tags

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
 
@@ -72,7 +72,10 @@ log = logging.getLogger("dockyard.registries")
 #: Registry-specific APIs that know when each tag was pushed (the OCI API does not).
 HUB_TAGS = "https://hub.docker.com/v2/namespaces/{namespace}/repositories/{name}/tags?page_size=100"
 QUAY_TAGS = "https://{host}/api/v1/repository/{namespace}/{name}/tag/?onlyActiveTags=true&limit=100"
+GITLAB_API = "https://gitlab.com/api/v4"
 MAX_EXTRA_PAGES = 50
+#: GitLab has one request per tag for dates: at most this many tags per refresh ask it.
+MAX_GITLAB_TAGS = 100
 TOKEN_MARGIN = 10.0
 
 
@@ -510,17 +513,23 @@ class RegistryClient:
             return _Answer(response.status_code, response.headers, body, str(response.url))
         raise RegistryProtocolError(f"more than {MAX_REDIRECTS} redirects", **repository.where())
 
-    async def push_dates(self, repository: Repository, registry_id: str) -> dict[str, datetime]:
-        """When each tag was last pushed, from Docker Hub's or Quay's own API; {} elsewhere.
+    async def push_dates(
+        self, repository: Repository, registry_id: str, tags: list[str]
+    ) -> dict[str, datetime]:
+        """When tags were last pushed, from Docker Hub's, Quay's or GitLab's own API.
 
         These are extras: the OCI API has no push dates. Any failure (a private repository,
         an API that changed, rate limits) gives {} and the refresh goes on without them.
+        Docker Hub and Quay list every tag's date in pages; GitLab answers one tag at a time,
+        so only `tags` (those that are new or moved) are asked there.
         """
         try:
             if registry_id == "dockerhub":
                 return await self._hub_push_dates(repository)
             if registry_id == "quay":
                 return await self._quay_push_dates(repository)
+            if registry_id == "gitlab" and tags:
+                return await self._gitlab_push_dates(repository, tags[:MAX_GITLAB_TAGS])
         except RegistryError as error:
             log.info(
                 "push dates unavailable",
@@ -569,6 +578,50 @@ class RegistryClient:
             if not body.get("has_additional"):
                 break
         return dates
+
+    async def _gitlab_push_dates(
+        self, repository: Repository, tags: list[str]
+    ) -> dict[str, datetime]:
+        found = await self._gitlab_repository(repository)
+        if found is None:
+            return {}
+        project, registry_repository = found
+        dates: dict[str, datetime] = {}
+        for tag in tags:
+            self.stats["GET gitlab tag"] += 1
+            url = (
+                f"{GITLAB_API}/projects/{project}/registry/repositories/{registry_repository}"
+                f"/tags/{quote(tag, safe='')}"
+            )
+            answer = await self._fetch(repository, "GET", url, {}, MAX_MANIFEST_BYTES)
+            if answer.status != 200:
+                continue
+            body = answer.json("GitLab's tag", repository)
+            moment = _timestamp(body.get("created_at")) if isinstance(body, dict) else None
+            if moment is not None:
+                dates[tag] = moment
+        return dates
+
+    async def _gitlab_repository(self, repository: Repository) -> tuple[int, int] | None:
+        """The GitLab project and registry repository ids of an image path, if public."""
+        parts = repository.name.split("/")
+        for cut in range(len(parts), 1, -1):  # the project is the longest prefix that exists
+            project = quote("/".join(parts[:cut]), safe="")
+            self.stats["GET gitlab project"] += 1
+            url = f"{GITLAB_API}/projects/{project}/registry/repositories?per_page=100"
+            answer = await self._fetch(repository, "GET", url, {}, MAX_TAG_PAGE_BYTES)
+            if answer.status == 404:
+                continue
+            if answer.status != 200:
+                raise RegistryError(f"GitLab's API answered {answer.status}", **repository.where())
+            listed = answer.json("GitLab's registry repositories", repository)
+            for item in listed if isinstance(listed, list) else []:
+                if isinstance(item, dict) and item.get("path") == repository.name:
+                    project_id, repository_id = item.get("project_id"), item.get("id")
+                    if isinstance(project_id, int) and isinstance(repository_id, int):
+                        return project_id, repository_id
+            return None
+        return None
 
     async def _authorization(self, repository: Repository) -> str | None:
         challenge = self._challenges.get(repository.base_url)

@@ -170,7 +170,8 @@ class Refresher:
         report.tags = len(in_scope)
         await _emit(progress, {"event": "tags", "total": len(in_scope)})
         results = await self._read_tags(repository, snapshot, in_scope, progress)
-        pushed = await self.client.push_dates(repository, registry.id)
+        changed = [r.tag for r in results if r.images is not None and r.error is None]
+        pushed = await self.client.push_dates(repository, registry.id, changed)
         await to_thread.run_sync(self._apply, snapshot, in_scope, results, report, pushed)
         report.requests = _delta(before, self.client.stats)
         return report
