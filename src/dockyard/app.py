@@ -28,7 +28,7 @@ from dockyard.http import AppContext
 from dockyard.registries.api import router as registries_router
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import catalog_for
-from dockyard.registries.credentials import SecretBox
+from dockyard.registries.credentials import secret_box
 from dockyard.settings import Settings, load_settings
 from dockyard.tools.api import hooks_router
 from dockyard.tools.api import router as tools_router
@@ -54,14 +54,13 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     if catalog is None:
         catalog = catalog_for(settings)
     engine = db.make_engine(settings.database_url)
-    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
     context = AppContext(
         settings=settings,
         engine=engine,
         sessions=db.make_sessionmaker(engine),
         catalog=catalog,
-        mailer=mailer_for(settings.smtp_url.get_secret_value() if settings.smtp_url else None),
-        granter=Granter(SecretBox(secret_key) if secret_key else None),
+        mailer=mailer_for(settings),
+        granter=Granter(secret_box(settings)),
         usage=UsageCounter(),
     )
 

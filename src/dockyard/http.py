@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.access.grants import Granter
-from dockyard.access.mail import Mailer
+from dockyard.access.mail import Mailer, send_queued, sender_address
 from dockyard.accounts.models import User
 from dockyard.accounts.services import authenticate_token
 from dockyard.db import unit_of_work
@@ -32,6 +32,10 @@ class AppContext:
     mailer: Mailer
     granter: Granter
     usage: UsageCounter
+
+    def send_queued_mail(self) -> None:
+        """Send the email a request queued (run after its answer; the mail loop retries)."""
+        send_queued(self.sessions, self.mailer, sender_address(self.settings))
 
 
 def external_url(request: Request) -> str:
@@ -95,6 +99,11 @@ def require_user(caller: CallerDep) -> User:
             "`dockyard tokens create`)"
         )
     return caller
+
+
+def user_from_header(session: Session, header: str | None) -> User:
+    """`require_user` for handlers that open their own units of work around slow calls."""
+    return require_user(caller_from_header(session, header))
 
 
 UserDep = Annotated[User, Depends(require_user)]

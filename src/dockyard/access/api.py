@@ -8,7 +8,6 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from dockyard.access import decisions, rules, services
-from dockyard.access.mail import send_queued, sender_address
 from dockyard.access.models import AccessRequest
 from dockyard.access.schemas import (
     AccessEventList,
@@ -31,7 +30,6 @@ from dockyard.access.schemas import (
     ToolRef,
 )
 from dockyard.accounts.models import User
-from dockyard.errors import AuthenticationRequired
 from dockyard.http import (
     AppContext,
     CallerDep,
@@ -39,8 +37,8 @@ from dockyard.http import (
     ContextDep,
     SessionDep,
     UserDep,
-    caller_from_header,
     external_url,
+    user_from_header,
 )
 from dockyard.registries.credentials import sealing_box
 
@@ -50,11 +48,6 @@ registry_requests_router = APIRouter(prefix="/api/registry-requests", tags=["reg
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0)]
-
-
-def send_queued_mail(context: AppContext) -> None:
-    """Send what the request queued, after the response (retries come from the mail loop)."""
-    send_queued(context.sessions, context.mailer, sender_address(context.settings))
 
 
 def _steps(context: AppContext, request: AccessRequest) -> list[str]:
@@ -86,7 +79,7 @@ def request_access(
         message=body.message,
         base_url=external_url(request),
     )
-    background.add_task(send_queued_mail, context)
+    background.add_task(context.send_queued_mail)
     return _out(context, created, user)
 
 
@@ -121,15 +114,19 @@ def get_request(
 
 
 def _decide(
-    context: AppContext, request: Request, request_id: int, action: str, body: DecisionIn
+    context: AppContext,
+    request: Request,
+    background: BackgroundTasks,
+    request_id: int,
+    action: str,
+    body: DecisionIn,
 ) -> DecisionOut:
+    """Decide, then tell the other side by email after the answer."""
+    background.add_task(context.send_queued_mail)
     header = request.headers.get("authorization")
 
     def caller(session: Session) -> User:
-        user = caller_from_header(session, header)
-        if user is None:
-            raise AuthenticationRequired("sign in first: send 'Authorization: Bearer <token>'")
-        return user
+        return user_from_header(session, header)
 
     def shape(decided: AccessRequest, user: User, step: decisions.Step) -> DecisionOut:
         return DecisionOut(
@@ -159,9 +156,7 @@ def grant(
 ) -> DecisionOut:
     """Grant a pending request; with `apply` (the default) dockyard does the registry part
     where it can (ECR policy with saved AWS credentials, Quay with a saved API token)."""
-    answer = _decide(context, request, request_id, "grant", body or DecisionIn())
-    background.add_task(send_queued_mail, context)
-    return answer
+    return _decide(context, request, background, request_id, "grant", body or DecisionIn())
 
 
 @router.post("/api/access-requests/{request_id}/deny")
@@ -173,9 +168,7 @@ def deny(
     background: BackgroundTasks,
 ) -> DecisionOut:
     """Deny a pending request, with a reason the requester reads."""
-    answer = _decide(context, request, request_id, "deny", body)
-    background.add_task(send_queued_mail, context)
-    return answer
+    return _decide(context, request, background, request_id, "deny", body)
 
 
 @router.post("/api/access-requests/{request_id}/revoke")
@@ -187,9 +180,7 @@ def revoke(
     body: DecisionIn | None = None,
 ) -> DecisionOut:
     """Take back a granted request (and, with `apply`, the registry permission)."""
-    answer = _decide(context, request, request_id, "revoke", body or DecisionIn())
-    background.add_task(send_queued_mail, context)
-    return answer
+    return _decide(context, request, background, request_id, "revoke", body or DecisionIn())
 
 
 @router.post("/api/access-requests/{request_id}/withdraw")
@@ -197,9 +188,7 @@ def withdraw(
     request_id: int, request: Request, context: ContextDep, background: BackgroundTasks
 ) -> DecisionOut:
     """The requester withdraws their pending request."""
-    answer = _decide(context, request, request_id, "withdraw", DecisionIn(apply=False))
-    background.add_task(send_queued_mail, context)
-    return answer
+    return _decide(context, request, background, request_id, "withdraw", DecisionIn(apply=False))
 
 
 @router.get("/api/tools/{tool_id}/access-log")
@@ -257,8 +246,7 @@ def set_grant_token(
     tool_id: int, body: GrantTokenIn, user: UserDep, session: SessionDep, context: ContextDep
 ) -> Response:
     """Save a Quay API token that lets dockyard grant and revoke read access (write-only)."""
-    key = context.settings.secret_key
-    sealed = sealing_box(key.get_secret_value() if key else None).seal(body.token)
+    sealed = sealing_box(context.settings).seal(body.token)
     services.set_grant_token(session, context.catalog, user, tool_id, sealed)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -74,7 +74,7 @@ class Granter:
                 updated: str | None = rules.policy_with(current, rules.pull_statement(principal))
             else:
                 updated = rules.policy_without(current, sid)
-            if updated == current or (current is None and updated is None):
+            if updated == current:
                 return f"ECR policy already {'had' if add else 'lacked'} {sid} for {principal}"
             if updated is None:
                 client.delete_repository_policy(

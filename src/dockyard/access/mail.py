@@ -133,9 +133,10 @@ def sender_address(settings: Settings) -> str:
     return f"dockyard@{host or socket.getfqdn()}"
 
 
-def mailer_for(smtp_url: str | None) -> Mailer:
-    """The mailer the settings ask for."""
-    return SmtpMailer(SmtpConfig.from_url(smtp_url)) if smtp_url else LogMailer()
+def mailer_for(settings: Settings) -> Mailer:
+    """The mailer the settings ask for: SMTP when `DOCKYARD_SMTP_URL` is set."""
+    url = settings.smtp_url
+    return SmtpMailer(SmtpConfig.from_url(url.get_secret_value())) if url else LogMailer()
 
 
 def compose(email: OutboxEmail, sender: str) -> EmailMessage:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from dockyard.access import rules
 from dockyard.access.models import (
@@ -39,9 +40,10 @@ from dockyard.errors import (
 from dockyard.registries.catalog import GENERIC_REGISTRY, Catalog
 from dockyard.registries.ecr import parse_ecr_host
 from dockyard.registries.reference import split_domain
-from dockyard.tools.models import Tool, ToolCredential
-from dockyard.tools.services import registry_of, visible_tool
+from dockyard.tools.models import Tool, ToolCredential, ToolMaintainer
+from dockyard.tools.services import changeable_tool, registry_of, visible_tool, visible_version
 
+T = TypeVar("T")
 STATUSES = ("pending", "granted", "denied", "revoked", "withdrawn")
 #: Which decision may follow which status.
 _ALLOWED = {
@@ -56,6 +58,15 @@ def tool_image(catalog: Catalog, tool: Tool) -> rules.ToolImage:
     """What the instructions need to know of a tool's image."""
     registry = registry_of(catalog, tool)
     return rules.ToolImage(registry.id, registry.name, tool.host, tool.repository)
+
+
+def _newest_first(
+    session: Session, statement: Select[T], key: InstrumentedAttribute[int], limit: int, offset: int
+) -> tuple[list[T], int]:
+    """One page of a listing, newest (highest `key`) first, and how many there are in all."""
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    items = session.scalars(statement.order_by(key.desc()).limit(limit).offset(offset)).all()
+    return list(items), total
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -164,8 +175,6 @@ def list_requests(
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
     if query.role not in {"all", "mine", "inbox"}:
         raise InvalidInput("role must be all, mine or inbox")
-    from dockyard.tools.models import ToolMaintainer
-
     maintained = select(ToolMaintainer.tool_id).where(ToolMaintainer.user_id == user.id)
     mine = AccessRequest.requester_id == user.id
     inbox = AccessRequest.tool_id.in_(maintained)
@@ -175,11 +184,7 @@ def list_requests(
         statement = statement.where(AccessRequest.status == query.status)
     if query.tool_id is not None:
         statement = statement.where(AccessRequest.tool_id == query.tool_id)
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    items = session.scalars(
-        statement.order_by(AccessRequest.id.desc()).limit(query.limit).offset(query.offset)
-    ).all()
-    return list(items), total
+    return _newest_first(session, statement, AccessRequest.id, query.limit, query.offset)
 
 
 # --- decisions --------------------------------------------------------------------------------
@@ -190,7 +195,6 @@ class RegistryPlan:
     """What dockyard will do in the registry for a decision, and with which credential."""
 
     method: str  # "ecr-policy", "quay-api" or "manual"
-    tool_id: int
     host: str
     repository: str
     identity: str
@@ -212,9 +216,9 @@ def plan_decision(
     request = _decidable(session, user, request_id, action)
     tool = request.tool
     registry = registry_of(catalog, tool)
-    base = RegistryPlan("manual", tool.id, tool.host, tool.repository, request.registry_identity)
+    manual = RegistryPlan("manual", tool.host, tool.repository, request.registry_identity)
     if not apply or action == "deny":
-        return base
+        return manual
     if registry.id == "ecr":
         credential = session.scalar(
             select(ToolCredential).where(
@@ -222,27 +226,17 @@ def plan_decision(
             )
         )
         if credential is not None:
-            return RegistryPlan(
-                "ecr-policy",
-                tool.id,
-                tool.host,
-                tool.repository,
-                request.registry_identity,
+            return replace(
+                manual,
+                method="ecr-policy",
                 sealed_secret=credential.secret,
                 username=credential.username,
             )
     if registry.id == "quay":
         token = session.scalar(select(GrantToken).where(GrantToken.tool_id == tool.id))
         if token is not None:
-            return RegistryPlan(
-                "quay-api",
-                tool.id,
-                tool.host,
-                tool.repository,
-                request.registry_identity,
-                sealed_secret=token.secret,
-            )
-    return base
+            return replace(manual, method="quay-api", sealed_secret=token.secret)
+    return manual
 
 
 def _decidable(session: Session, user: User, request_id: int, action: str) -> AccessRequest:
@@ -356,11 +350,7 @@ def audit_log(
     if not tool.is_maintained_by(user):
         raise PermissionDenied(f"only the maintainers of {tool.path} read its access log")
     statement = select(AccessEvent).where(AccessEvent.tool_id == tool.id)
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    events = session.scalars(
-        statement.order_by(AccessEvent.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return list(events), total
+    return _newest_first(session, statement, AccessEvent.id, limit, offset)
 
 
 def _notify_maintainers(
@@ -417,11 +407,7 @@ def notifications(
     statement = select(Notification).where(Notification.user_id == user.id)
     if unread:
         statement = statement.where(Notification.read_at.is_(None))
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    items = session.scalars(
-        statement.order_by(Notification.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return list(items), total
+    return _newest_first(session, statement, Notification.id, limit, offset)
 
 
 def mark_read(session: Session, user: User, notification_id: int | None) -> int:
@@ -462,8 +448,6 @@ def pull_instructions(
     session: Session, catalog: Catalog, user: User | None, tool_id: int, version: str | None
 ) -> PullInstructions:
     """Login and pull commands; for a private tool only for maintainers and granted users."""
-    from dockyard.tools.services import visible_version
-
     tool = visible_tool(session, user, tool_id)
     access, identity = "public", None
     if tool.private:
@@ -471,24 +455,24 @@ def pull_instructions(
             raise PermissionDenied(
                 f"{tool.path} is private: sign in and request access to get pull instructions"
             )
-        granted = session.scalar(
-            select(AccessRequest)
-            .where(
-                AccessRequest.tool_id == tool.id,
-                AccessRequest.requester_id == user.id,
-                AccessRequest.status == "granted",
-            )
-            .order_by(AccessRequest.id.desc())
-        )
         if tool.is_maintained_by(user):
             access = "maintainer"
-        elif granted is not None:
-            access, identity = "granted", granted.registry_identity
         else:
-            raise PermissionDenied(
-                f"{tool.path} is private and you have no granted access request: request "
-                "access first (POST /api/tools/{id}/access-requests)"
+            granted = session.scalar(
+                select(AccessRequest)
+                .where(
+                    AccessRequest.tool_id == tool.id,
+                    AccessRequest.requester_id == user.id,
+                    AccessRequest.status == "granted",
+                )
+                .order_by(AccessRequest.id.desc())
             )
+            if granted is None:
+                raise PermissionDenied(
+                    f"{tool.path} is private and you have no granted access request: request "
+                    "access first (POST /api/tools/{id}/access-requests)"
+                )
+            access, identity = "granted", granted.registry_identity
     chosen = visible_version(tool, user, version) if version is not None else tool.default_version
     image = tool_image(catalog, tool)
     digest = chosen.digest if chosen is not None else None
@@ -543,8 +527,6 @@ def set_grant_token(
     session: Session, catalog: Catalog, user: User, tool_id: int, sealed: str
 ) -> None:
     """Save (sealed) the Quay API token dockyard uses to grant and revoke read access."""
-    from dockyard.tools.services import changeable_tool
-
     tool = changeable_tool(session, user, tool_id)
     if registry_of(catalog, tool).id != "quay":
         raise InvalidInput(
@@ -561,8 +543,6 @@ def set_grant_token(
 
 def clear_grant_token(session: Session, user: User, tool_id: int) -> None:
     """Forget the tool's grant token."""
-    from dockyard.tools.services import changeable_tool
-
     tool = changeable_tool(session, user, tool_id)
     token = session.scalar(select(GrantToken).where(GrantToken.tool_id == tool.id))
     if token is None:
@@ -616,11 +596,7 @@ def registry_requests(
         statement = statement.where(RegistryRequest.requester_id == user.id)
     if status is not None:
         statement = statement.where(RegistryRequest.status == status)
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    items = session.scalars(
-        statement.order_by(RegistryRequest.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return list(items), total
+    return _newest_first(session, statement, RegistryRequest.id, limit, offset)
 
 
 def resolve_registry_request(

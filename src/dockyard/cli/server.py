@@ -171,7 +171,7 @@ async def _work(
         mail = asyncio.create_task(
             run_mail_sender(
                 sessions,
-                mailer_for(settings.smtp_url.get_secret_value() if settings.smtp_url else None),
+                mailer_for(settings),
                 sender_address(settings),
                 stop_mail,
             )

@@ -13,7 +13,7 @@ import base64
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -23,6 +23,9 @@ from dockyard.errors import ConfigurationError, RegistryAuthFailed
 from dockyard.registries.catalog import Registry
 from dockyard.registries.ecr import parse_ecr_host
 from dockyard.registries.oci import Credentials
+
+if TYPE_CHECKING:
+    from dockyard.settings import Settings
 
 ECR_TOKEN_MARGIN = 300.0
 
@@ -51,11 +54,18 @@ class SecretBox:
             ) from None
 
 
-def sealing_box(secret_key: str | None) -> SecretBox:
+def secret_box(settings: Settings) -> SecretBox | None:
+    """The box for this instance's secret key; None when it has none."""
+    key = settings.secret_key
+    return SecretBox(key.get_secret_value()) if key is not None else None
+
+
+def sealing_box(settings: Settings) -> SecretBox:
     """The box for this instance's key, or `ConfigurationError` when there is no key."""
-    if secret_key is None:
+    box = secret_box(settings)
+    if box is None:
         raise ConfigurationError("this server has no secret key to encrypt credentials with")
-    return SecretBox(secret_key)
+    return box
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from dockyard.db import unit_of_work
-from dockyard.errors import AuthenticationRequired, DockyardError
+from dockyard.errors import DockyardError
 from dockyard.http import (
     AppContext,
     CallerDep,
@@ -20,8 +20,8 @@ from dockyard.http import (
     ContextDep,
     SessionDep,
     UserDep,
-    caller_from_header,
     external_url,
+    user_from_header,
 )
 from dockyard.registries.credentials import sealing_box
 from dockyard.tools import services, webhooks
@@ -277,10 +277,7 @@ async def refresh_tool(
 
 def _authorize_refresh(context: AppContext, header: str | None, tool_id: int) -> None:
     with unit_of_work(context.sessions) as session:
-        user = caller_from_header(session, header)
-        if user is None:
-            raise AuthenticationRequired("sign in first: send 'Authorization: Bearer <token>'")
-        services.changeable_tool(session, user, tool_id)
+        services.changeable_tool(session, user_from_header(session, header), tool_id)
 
 
 async def _refresh_events(context: AppContext, tool_id: int) -> AsyncIterator[str]:
@@ -330,8 +327,7 @@ def set_credentials(
     tool_id: int, body: CredentialsIn, user: UserDep, session: SessionDep, context: ContextDep
 ) -> Response:
     """Store registry credentials for refreshing this tool (encrypted; write-only)."""
-    key = context.settings.secret_key
-    sealed = sealing_box(key.get_secret_value() if key else None).seal(body.password)
+    sealed = sealing_box(context.settings).seal(body.password)
     services.set_credentials(
         session, user, tool_id, kind=body.kind, username=body.username, sealed_secret=sealed
     )

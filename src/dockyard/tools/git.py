@@ -34,7 +34,7 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 SCHEMES = frozenset({"https", "http", "git", "ssh", "file"})
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
-_SHA = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
 
 
 class SourceError(DockyardError):
@@ -55,6 +55,11 @@ class Entry:
     def is_file(self) -> bool:
         """True for regular (and executable) files; symlinks and submodules are not."""
         return self.mode in {"100644", "100755"}
+
+
+def is_commit_id(text: str) -> bool:
+    """True for a full (SHA-1) commit id as git prints it."""
+    return _COMMIT_ID.match(text) is not None
 
 
 def url_host(url: str) -> tuple[str, str]:
@@ -101,7 +106,7 @@ class GitReader:
         with self._locked(repository):
             self._bounded_fetch(repository, url, reference)
             commit = self._git(repository, "rev-parse", "--verify", "FETCH_HEAD^{commit}").strip()
-        if not _SHA.match(commit):
+        if not is_commit_id(commit):
             raise SourceError(f"{url}: {reference} is not a commit")
         return commit
 

@@ -10,7 +10,6 @@ version; its stored files are never touched then.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,13 +23,12 @@ from dockyard.db.types import utcnow
 from dockyard.errors import DockyardError, InvalidInput
 from dockyard.registries.oci import HostGuard
 from dockyard.tools import descriptors, rules
-from dockyard.tools.git import GitReader, SourceError, url_host
+from dockyard.tools.git import GitReader, SourceError, is_commit_id, url_host
 from dockyard.tools.models import Tool
 from dockyard.tools.rules import FileType
 from dockyard.tools.services import refresh_derived, store_files
 from dockyard.tools.source_rules import SourceSpec, parse_source, reference_for
 
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 File = tuple[str, str, str | None, str]
 
 
@@ -78,7 +76,7 @@ class _Outcome:
     version_id: int
     reference: str
     commit: str | None = None
-    files: list[File] | None = None
+    files: list[rules.FileSpec] | None = None
     problem: str | None = None
 
 
@@ -130,7 +128,7 @@ class SourceSync:
         remote = (
             refs.get(f"refs/tags/{reference}")
             or refs.get(f"refs/heads/{reference}")
-            or (reference if _SHA.match(reference) else None)
+            or (reference if is_commit_id(reference) else None)
         )
         if remote is None:
             problem = f"the repository has no branch or tag {reference!r}"
@@ -139,8 +137,7 @@ class SourceSync:
             return _Outcome(version_id, reference, commit=remote)
         try:
             commit = self.reader.fetch(spec.git_url, reference)
-            files = collect(self.reader, spec, commit)
-            rules.check_files(files)
+            files = rules.check_files(collect(self.reader, spec, commit))
         except DockyardError as error:
             return _Outcome(version_id, reference, problem=error.message)
         return _Outcome(version_id, reference, commit=commit, files=files)
@@ -179,5 +176,5 @@ def _apply(sessions: sessionmaker[Session], tool_id: int, outcomes: list[_Outcom
             version.source_problem = outcome.problem
             if outcome.files is not None:
                 version.source_commit = outcome.commit
-                store_files(session, version, rules.check_files(outcome.files))
+                store_files(session, version, outcome.files)
         refresh_derived(tool)

@@ -26,7 +26,7 @@ from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
 from dockyard.errors import DockyardError, NotFound
 from dockyard.registries.catalog import Catalog, Source
-from dockyard.registries.credentials import CredentialResolver, SecretBox
+from dockyard.registries.credentials import CredentialResolver, secret_box
 from dockyard.registries.oci import HostGuard, RegistryClient
 from dockyard.settings import Settings, database_url
 from dockyard.tools.locks import RefreshInProgress, locks_for
@@ -65,8 +65,7 @@ async def open_refresher(
     """A refresher with its own registry client, closed when the block ends."""
     engine: Engine = sessions.kw["bind"]
     guard = operator_host_check(catalog, allow_private=settings.allow_private_network_registries)
-    key = settings.secret_key.get_secret_value() if settings.secret_key else None
-    resolver = CredentialResolver(environ=settings.environ, box=SecretBox(key) if key else None)
+    resolver = CredentialResolver(environ=settings.environ, box=secret_box(settings))
     async with RegistryClient(guard=guard) as client:
         yield Refresher(
             sessions=sessions,

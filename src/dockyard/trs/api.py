@@ -161,7 +161,7 @@ def _resource(
     )
     action = tail[3] if len(tail) > 3 else ""
     if action in {"descriptor", "files"}:
-        request.app.state.context.usage.add(tool.id)
+        request.state.use_of = tool.id  # counted in `_with_etag` if the answer is a 200
     if action == "descriptor":
         if primary is None:
             raise NotFound(f"version {version.name} of {tool.path} has no {descriptor} descriptor")
@@ -265,7 +265,9 @@ def _with_etag(request: Request, response: Response) -> Response:
     """
     if response.status_code != 200:
         return response
-    if _counts_as_use(request):
+    use_of = getattr(request.state, "use_of", None)
+    if use_of is not None:
+        request.app.state.context.usage.add(use_of)
         response.headers["Cache-Control"] = "no-cache"
     etag = '"' + hashlib.sha256(bytes(response.body)).hexdigest()[:32] + '"'
     wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
@@ -273,11 +275,6 @@ def _with_etag(request: Request, response: Response) -> Response:
         return Response(status_code=304, headers={**CORS, "ETag": etag})
     response.headers["ETag"] = etag
     return response
-
-
-def _counts_as_use(request: Request) -> bool:
-    segments = request.url.path.rstrip("/").split("/")
-    return "descriptor" in segments or segments[-1] == "files"
 
 
 def _offset(offset: str | None) -> int:

@@ -10,11 +10,10 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from dockyard.access import decisions, rules, services
-from dockyard.access.mail import send_queued, sender_address
 from dockyard.access.models import AccessRequest
 from dockyard.accounts.models import User
 from dockyard.errors import DockyardError, PermissionDenied
-from dockyard.http import AppContext, ContextDep, SessionDep, external_url
+from dockyard.http import ContextDep, SessionDep, external_url
 from dockyard.tools import services as tool_services
 from dockyard.web.security import (
     CsrfDep,
@@ -87,7 +86,7 @@ def request_access(
         tool = tool_services.visible_tool(session, me, tool_id)
         back = f"/tools/{tool.path}?error={quote_plus(error.message)}#access"
         return redirect(request, back)
-    background.add_task(send_queued, context.sessions, context.mailer, _sender(context))
+    background.add_task(context.send_queued_mail)
     return redirect(
         request, f"/access/requests/{created.id}?notice=Your+request+was+sent+to+the+maintainers."
     )
@@ -127,6 +126,7 @@ def request_page(
 def _decide(
     request: Request,
     context: ContextDep,
+    background: BackgroundTasks,
     request_id: int,
     action: str,
     reason: str = "",
@@ -156,12 +156,8 @@ def _decide(
         raise
     except DockyardError as error:
         return redirect(request, f"{page}?error={quote_plus(error.message)}")
-    send_queued(context.sessions, context.mailer, _sender(context))
+    background.add_task(context.send_queued_mail)
     return redirect(request, f"{page}?notice={quote_plus(notice)}")
-
-
-def _sender(context: AppContext) -> str:
-    return sender_address(context.settings)
 
 
 @router.post("/requests/{request_id}/grant", dependencies=[CsrfDep])
@@ -169,10 +165,11 @@ def grant(
     request: Request,
     request_id: int,
     context: ContextDep,
+    background: BackgroundTasks,
     manual: Annotated[bool, Form()] = False,
 ) -> Response:
     """Grant (dockyard does the registry part where it can, unless `manual`)."""
-    return _decide(request, context, request_id, "grant", apply=not manual)
+    return _decide(request, context, background, request_id, "grant", apply=not manual)
 
 
 @router.post("/requests/{request_id}/deny", dependencies=[CsrfDep])
@@ -180,10 +177,11 @@ def deny(
     request: Request,
     request_id: int,
     context: ContextDep,
+    background: BackgroundTasks,
     reason: Annotated[str, Form(max_length=rules.REASON_MAX_LENGTH)] = "",
 ) -> Response:
     """Deny with a reason."""
-    return _decide(request, context, request_id, "deny", reason=reason)
+    return _decide(request, context, background, request_id, "deny", reason=reason)
 
 
 @router.post("/requests/{request_id}/revoke", dependencies=[CsrfDep])
@@ -191,13 +189,16 @@ def revoke(
     request: Request,
     request_id: int,
     context: ContextDep,
+    background: BackgroundTasks,
     reason: Annotated[str, Form(max_length=rules.REASON_MAX_LENGTH)] = "",
 ) -> Response:
     """Take back a granted request."""
-    return _decide(request, context, request_id, "revoke", reason=reason)
+    return _decide(request, context, background, request_id, "revoke", reason=reason)
 
 
 @router.post("/requests/{request_id}/withdraw", dependencies=[CsrfDep])
-def withdraw(request: Request, request_id: int, context: ContextDep) -> Response:
+def withdraw(
+    request: Request, request_id: int, context: ContextDep, background: BackgroundTasks
+) -> Response:
     """The requester withdraws a pending request."""
-    return _decide(request, context, request_id, "withdraw", apply=False)
+    return _decide(request, context, background, request_id, "withdraw", apply=False)
