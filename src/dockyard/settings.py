@@ -106,6 +106,11 @@ def database_url(text: str) -> URL:
     )
 
 
+def libpq_conninfo(text: str) -> str:
+    """A PostgreSQL database URL as libpq (psycopg, procrastinate) takes it, password included."""
+    return database_url(text).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, *, make_secret_key: bool = True
 ) -> Settings:

@@ -7,10 +7,15 @@ from typing import Any
 
 import click
 
-from dockyard.cli.client import ApiClient, echo_json, open_client, pass_client, url_option
+from dockyard.cli.client import (
+    ApiClient,
+    echo_json,
+    json_option,
+    open_client,
+    pass_client,
+    url_option,
+)
 from dockyard.cli.local import echo_table
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 @click.group()

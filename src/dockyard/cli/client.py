@@ -110,6 +110,7 @@ def _error_message(response: httpx.Response, body: Any) -> str:
 
 
 pass_client = click.make_pass_decorator(ApiClient)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 url_option = click.option(
     "--url",

@@ -6,7 +6,14 @@ import json
 
 import click
 
-from dockyard.cli.client import ApiClient, echo_json, open_client, pass_client, url_option
+from dockyard.cli.client import (
+    ApiClient,
+    echo_json,
+    json_option,
+    open_client,
+    pass_client,
+    url_option,
+)
 from dockyard.cli.local import echo_table
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import catalog_for
@@ -110,7 +117,7 @@ def request_registry(client: ApiClient, host: str, reason: str) -> None:
 
 @registry_requests.command("list")
 @click.option("--status", type=click.Choice(["open", "added", "declined"]), default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @pass_client
 def list_registry_requests(client: ApiClient, status: str | None, as_json: bool) -> None:
     """Your registry requests (all of them, for admins)."""

@@ -8,10 +8,16 @@ from typing import Any
 
 import click
 
-from dockyard.cli.client import ApiClient, ApiError, echo_json, open_client, pass_client, url_option
+from dockyard.cli.client import (
+    ApiClient,
+    ApiError,
+    echo_json,
+    json_option,
+    open_client,
+    pass_client,
+    url_option,
+)
 from dockyard.cli.local import echo_table
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 #: Descriptor types guessed from file names, for `dockyard tool files`.
 DESCRIPTOR_SUFFIXES = {".cwl": "CWL", ".wdl": "WDL", ".nf": "NFL", ".smk": "SMK", ".ga": "GALAXY"}

@@ -28,7 +28,7 @@ from dockyard.errors import DockyardError, NotFound
 from dockyard.registries.catalog import Catalog, Source
 from dockyard.registries.credentials import CredentialResolver, secret_box
 from dockyard.registries.oci import HostGuard, RegistryClient
-from dockyard.settings import Settings, database_url
+from dockyard.settings import Settings, libpq_conninfo
 from dockyard.tools.locks import RefreshInProgress, locks_for
 from dockyard.tools.models import Tool
 from dockyard.tools.refresh import Refresher, due_tool_ids
@@ -150,12 +150,6 @@ def claim_due(sessions: sessionmaker[Session], limit: int) -> list[int]:
 # --- the PostgreSQL job queue -------------------------------------------------------------------
 
 
-def queue_conninfo(settings: Settings) -> str:
-    """The libpq connection string of the configured PostgreSQL database."""
-    url = database_url(settings.database_url)
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @dataclass
 class RefreshQueue:
     """The procrastinate app and dockyard's refresh job on it."""
@@ -180,7 +174,7 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> RefreshQ
     """The procrastinate app with dockyard's jobs: refresh, and the periodic scheduler."""
     from procrastinate import App, PsycopgConnector, RetryStrategy
 
-    app = App(connector=PsycopgConnector(conninfo=queue_conninfo(settings)))
+    app = App(connector=PsycopgConnector(conninfo=libpq_conninfo(settings.database_url)))
 
     @app.task(
         name="dockyard.refresh",

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
+from dockyard.settings import libpq_conninfo
+
 log = logging.getLogger("dockyard.trs.cache")
 
 Scope = MutableMapping[str, Any]
@@ -122,8 +124,7 @@ def generation_source(database_url: str) -> GenerationSource:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return SqliteGeneration(url.database or "")
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return PostgresGeneration(conninfo)
+    return PostgresGeneration(libpq_conninfo(database_url))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dockyard.errors import DockyardError
 from dockyard.http import AppContext, CatalogDep, ContextDep, SessionDep
 from dockyard.registries.catalog import Catalog, Registry
 from dockyard.tools import rules, services
+from dockyard.tools.models import Tool
 from dockyard.tools.tasks import open_refresher
 from dockyard.web.security import (
     CsrfDep,
@@ -54,6 +55,11 @@ def registry_notes(registry: Registry) -> list[str]:
     return notes
 
 
+def _mine(session: Session, me: User) -> list[Tool]:
+    """The tools the user maintains (the first hundred, by name)."""
+    return services.find_tools(session, me, services.ToolQuery(mine=True, limit=100)).items
+
+
 def _form_context(catalog: Catalog, chosen: str, values: dict[str, str]) -> dict[str, object]:
     registries = list(catalog.all())
     registry = next((r for r in registries if r.id == chosen), None)
@@ -75,11 +81,10 @@ def my_tools(
 ) -> HTMLResponse:
     """The signed-in user's tools and the registration form."""
     me = signed_in(request, user)
-    mine = services.find_tools(session, me, services.ToolQuery(mine=True, limit=100)).items
     return render(
         request,
         "my_tools.html",
-        {"title": "My tools", "tools": mine, **_form_context(catalog, registry, {})},
+        {"title": "My tools", "tools": _mine(session, me), **_form_context(catalog, registry, {})},
     )
 
 
@@ -133,13 +138,12 @@ def register(
         )
     except DockyardError as error:
         session.rollback()
-        mine = services.find_tools(session, me, services.ToolQuery(mine=True, limit=100)).items
         return render(
             request,
             "my_tools.html",
             {
                 "title": "My tools",
-                "tools": mine,
+                "tools": _mine(session, me),
                 "error": error.message,
                 **_form_context(catalog, registry, values),
             },
