@@ -20,10 +20,10 @@ from dockyard.settings import Settings
 from dockyard.tools.locks import AdvisoryLocks, ProcessLocks, RefreshInProgress
 from dockyard.tools.models import RefreshRun, Tool
 from dockyard.tools.refresh import due_tool_ids
-from dockyard.tools.tasks import run_embedded_scheduler
+from dockyard.tools.tasks import mark_due, run_embedded_scheduler
 from tests.conftest import TEST_SECRET_KEY, bearer
 from tests.registries.local_registry import LocalRegistry
-from tests.tools.test_refresh import CATALOG, refresh, register, unique
+from tests.tools.test_refresh import CATALOG, proxy, refresh, register, unique
 
 MakeUser = Callable[..., tuple[User, str]]
 
@@ -78,6 +78,33 @@ def test_a_refresh_is_recorded_and_schedules_the_next_within_the_jitter(
     [run] = runs(engine, tool_id)
     assert (run.trigger, run.status) == ("manual", "ok")
     assert run.finished_at is not None and run.summary is not None and run.summary["added"] == 1
+
+
+def due_now(engine: Engine) -> list[int]:
+    with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
+        return due_tool_ids(session, utcnow(), 1000)
+
+
+@pytest.mark.parametrize("webhook_meanwhile", [False, True])
+def test_a_tool_being_refreshed_is_not_due_unless_a_webhook_marks_it_meanwhile(
+    engine: Engine, open_registry: LocalRegistry, webhook_meanwhile: bool
+) -> None:
+    repository = unique("held")
+    open_registry.push_image(repository, "1.0")
+    tool_id = register(engine, open_registry, repository)
+    assert tool_id in due_now(engine), "a tool never refreshed is due"
+    seen_while_running: list[bool] = []
+
+    def during(request: httpx.Request) -> None:
+        if request.url.path.endswith("/tags/list"):
+            seen_while_running.append(tool_id in due_now(engine))
+            if webhook_meanwhile:
+                mark_due(db.make_sessionmaker(engine), tool_id)
+
+    assert refresh(engine, tool_id, transport=proxy(open_registry, during)).status == "ok"
+    assert seen_while_running == [False], "a scheduler would have queued it a second time"
+    # A push announced during the refresh may have come after the tag list was read.
+    assert (tool_id in due_now(engine)) is webhook_meanwhile
 
 
 def test_a_rate_limited_registry_is_asked_again_after_its_retry_after(

@@ -54,6 +54,9 @@ TOOLS_PER_HOST = 4
 #: Scheduled refreshes spread over +/- this share of the interval, so tools registered
 #: together do not all come due together.
 JITTER = 0.1
+#: A tool being refreshed, or handed to the queue, is not handed out again for this long,
+#: unless it finishes or is marked due meanwhile (a webhook during the refresh).
+DUE_HOLD = timedelta(minutes=30)
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -130,19 +133,21 @@ class Refresher:
         """
         async with self.locks.hold(tool_id):
             snapshot = await to_thread.run_sync(self._snapshot, tool_id)
-            run_id = await to_thread.run_sync(self._start_run, tool_id, trigger)
+            run_id, hold = await to_thread.run_sync(self._start_run, tool_id, trigger)
             limit = self._host_limits.setdefault(
                 snapshot.host, asyncio.Semaphore(self.tools_per_host)
             )
             async with limit:
-                report = await self._refresh(snapshot, progress)
+                report = await self._refresh(snapshot, hold, progress)
             if self.sources is not None:
                 report.sources = await self.sources.sync(self.sessions, tool_id)
             await to_thread.run_sync(self._finish_run, run_id, report)
             await _emit(progress, {"event": "done", "report": report.as_dict()})
             return report
 
-    async def _refresh(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
+    async def _refresh(
+        self, snapshot: _Snapshot, hold: datetime, progress: Progress | None
+    ) -> RefreshReport:
         tool_id = snapshot.tool_id
         report = RefreshReport(tool_id=tool_id, path=snapshot.path)
         registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
@@ -163,7 +168,7 @@ class Refresher:
             report.status, report.message = "failed", error.message
             report.requests = _delta(before, self.client.stats)
             wait = error.retry_after if isinstance(error, RegistryRateLimited) else None
-            await to_thread.run_sync(self._record_failure, tool_id, error.message, wait)
+            await to_thread.run_sync(self._record_failure, tool_id, hold, error.message, wait)
             await _emit(progress, {"event": "failed", "message": error.message})
             return report
         in_scope = _in_scope(tags, snapshot.tag_pattern)
@@ -172,7 +177,7 @@ class Refresher:
         results = await self._read_tags(repository, snapshot, in_scope, progress)
         changed = [r.tag for r in results if r.images is not None and r.error is None]
         pushed = await self.client.push_dates(repository, registry.id, changed)
-        await to_thread.run_sync(self._apply, snapshot, in_scope, results, report, pushed)
+        await to_thread.run_sync(self._apply, snapshot, hold, in_scope, results, report, pushed)
         report.requests = _delta(before, self.client.stats)
         return report
 
@@ -245,6 +250,7 @@ class Refresher:
     def _apply(
         self,
         snapshot: _Snapshot,
+        hold: datetime,
         in_scope: list[str],
         results: list[_TagResult],
         report: RefreshReport,
@@ -303,7 +309,7 @@ class Refresher:
                 report.status = "partial"
                 report.message = f"{len(report.problems)} of {report.tags} tags could not be read"
             tool.refresh_message = report.message
-            tool.next_refresh_at = self._next_refresh(now)
+            _schedule_next(tool, hold, self._next_refresh(now))
             session.flush()
 
     def _remove_gone(self, tool: Tool, present: set[str], report: RefreshReport) -> None:
@@ -320,29 +326,38 @@ class Refresher:
                 "unpublished until a version exists again"
             )
 
-    def _record_failure(self, tool_id: int, message: str, retry_after: float | None) -> None:
+    def _record_failure(
+        self, tool_id: int, hold: datetime, message: str, retry_after: float | None
+    ) -> None:
         now = utcnow()
         with unit_of_work(self.sessions) as session:
             tool = session.get(Tool, tool_id)
             if tool is not None:
                 tool.refresh_status = "failed"
                 tool.refresh_message = message
-                tool.next_refresh_at = (
+                _schedule_next(
+                    tool,
+                    hold,
                     now + timedelta(seconds=retry_after)
                     if retry_after is not None
-                    else self._next_refresh(now)
+                    else self._next_refresh(now),
                 )
 
     def _next_refresh(self, now: datetime) -> datetime:
         spread = self.interval * JITTER
         return now + timedelta(seconds=self.interval + random.uniform(-spread, spread))  # noqa: S311
 
-    def _start_run(self, tool_id: int, trigger: str) -> int:
+    def _start_run(self, tool_id: int, trigger: str) -> tuple[int, datetime]:
+        """Record the run and hold the tool back from schedulers while it runs."""
+        hold = utcnow() + DUE_HOLD
         with unit_of_work(self.sessions) as session:
             run = RefreshRun(tool_id=tool_id, trigger=trigger, worker=self.worker)
             session.add(run)
+            tool = session.get(Tool, tool_id)
+            if tool is not None:
+                tool.next_refresh_at = hold
             session.flush()
-            return run.id
+            return run.id, hold
 
     def _finish_run(self, run_id: int, report: RefreshReport) -> None:
         with unit_of_work(self.sessions) as session:
@@ -371,6 +386,16 @@ def due_tool_ids(session: Session, now: datetime, limit: int) -> list[int]:
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def _schedule_next(tool: Tool, hold: datetime, when: datetime) -> None:
+    """Set the next refresh, unless the tool was marked due while this one ran.
+
+    A webhook arriving during a refresh may announce a tag pushed after the tag list was read:
+    its mark stays, so a scheduler refreshes the tool again.
+    """
+    if tool.next_refresh_at is None or tool.next_refresh_at == hold:
+        tool.next_refresh_at = when
 
 
 def _in_scope(tags: list[str], pattern: str | None) -> list[str]:

@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from anyio import to_thread
@@ -31,7 +30,7 @@ from dockyard.registries.oci import HostGuard, RegistryClient
 from dockyard.settings import Settings, libpq_conninfo
 from dockyard.tools.locks import RefreshInProgress, locks_for
 from dockyard.tools.models import Tool
-from dockyard.tools.refresh import Refresher, due_tool_ids
+from dockyard.tools.refresh import DUE_HOLD, Refresher, due_tool_ids
 from dockyard.tools.sources import SourceSync
 
 log = logging.getLogger("dockyard.refresh")
@@ -42,8 +41,6 @@ EMBEDDED_POLL_SECONDS = 10.0
 EMBEDDED_CONCURRENCY = 4
 #: Tools the scheduler hands out per round.
 SCHEDULE_BATCH = 500
-#: A tool handed to the queue is not handed out again for this long, unless it finishes.
-QUEUED_GRACE = timedelta(minutes=30)
 
 
 def operator_host_check(catalog: Catalog, *, allow_private: bool) -> HostGuard:
@@ -143,7 +140,7 @@ def claim_due(sessions: sessionmaker[Session], limit: int) -> list[int]:
     with unit_of_work(sessions) as session:
         due = due_tool_ids(session, now, limit)
         for tool in session.scalars(select(Tool).where(Tool.id.in_(due))):
-            tool.next_refresh_at = now + QUEUED_GRACE
+            tool.next_refresh_at = now + DUE_HOLD
         return due
 
 
