@@ -13,6 +13,7 @@ import hashlib
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -174,6 +175,8 @@ class LocalRegistry:
     process: subprocess.Popen[bytes]
     token_server: TokenServer | None = None
     pushed: list[str] = field(default_factory=list)
+    #: The certificate the registry serves HTTPS with (None: plain HTTP).
+    certificate: Path | None = None
 
     @property
     def host(self) -> str:
@@ -181,7 +184,11 @@ class LocalRegistry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.certificate else 'http'}://{self.host}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.certificate) if self.certificate else True
 
     @property
     def pull_credentials(self) -> tuple[str, str] | None:
@@ -199,7 +206,7 @@ class LocalRegistry:
                 {"type": "repository", "name": repository, "actions": ["pull", "push", "delete"]}
             ]
             headers["Authorization"] = f"Bearer {self.token_server.sign(USERNAME, access)}"
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=self.verify)
 
     def push_blob(self, repository: str, data: bytes, http: httpx.Client | None = None) -> str:
         if http is None:
@@ -347,8 +354,13 @@ class LocalRegistry:
 
 
 @contextmanager
-def run_registry(mode: str, directory: Path) -> Iterator[LocalRegistry]:
-    """Start `docker-registry` with a config of our own (its systemd unit never runs)."""
+def run_registry(
+    mode: str, directory: Path, *, tls: tuple[Path, Path] | None = None
+) -> Iterator[LocalRegistry]:
+    """Start `docker-registry` with a config of our own (its systemd unit never runs).
+
+    `tls` is a certificate and its key: the registry then answers HTTPS only.
+    """
     port = free_port()
     storage = directory / "storage"
     storage.mkdir(parents=True, exist_ok=True)
@@ -359,6 +371,8 @@ def run_registry(mode: str, directory: Path) -> Iterator[LocalRegistry]:
         "  accesslog:",
         "    disabled: true",
         "storage:",
+        "  cache:",
+        "    blobdescriptor: inmemory",
         "  filesystem:",
         f"    rootdirectory: {storage}",
         "  delete:",
@@ -367,6 +381,8 @@ def run_registry(mode: str, directory: Path) -> Iterator[LocalRegistry]:
         f"  addr: 127.0.0.1:{port}",
         "  secret: dockyard-tests",
     ]
+    if tls is not None:
+        lines += ["  tls:", f"    certificate: {tls[0]}", f"    key: {tls[1]}"]
     token_server = None
     if mode == "htpasswd":
         htpasswd = directory / "htpasswd"
@@ -395,12 +411,18 @@ def run_registry(mode: str, directory: Path) -> Iterator[LocalRegistry]:
     process = subprocess.Popen(
         [REGISTRY_BINARY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
     )
-    registry = LocalRegistry(mode=mode, port=port, process=process, token_server=token_server)
+    registry = LocalRegistry(
+        mode=mode,
+        port=port,
+        process=process,
+        token_server=token_server,
+        certificate=tls[0] if tls else None,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                httpx.get(f"{registry.url}/v2/", timeout=1)
+                httpx.get(f"{registry.url}/v2/", timeout=1, verify=registry.verify)
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:

@@ -41,6 +41,7 @@ from dockyard.errors import (
     RegistryUnavailable,
     UnsupportedManifest,
 )
+from dockyard.registries.transport import RegistryTransport
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -77,6 +78,14 @@ MAX_EXTRA_PAGES = 50
 #: GitLab has one request per tag for dates: at most this many tags per refresh ask it.
 MAX_GITLAB_TAGS = 100
 TOKEN_MARGIN = 10.0
+#: Seconds a host's addresses stay checked before the guard resolves it again.
+GUARD_RECHECK = 60.0
+#: Sent with every request (the Accept of manifest requests replaces the default one).
+DEFAULT_HEADERS = {
+    "User-Agent": f"dockyard/{__version__}",
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+}
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,12 @@ def _is_loopback_literal(hostname: str) -> bool:
 
 
 class HostGuard:
-    """Refuses hosts that resolve to loopback, private, link-local or metadata addresses."""
+    """Refuses hosts that resolve to loopback, private, link-local or metadata addresses.
+
+    A host is checked before a request (resolved at most once a minute), and every new
+    connection is checked again by the address it actually reached, so a name that resolves
+    elsewhere by the time of connecting (DNS rebinding) gains nothing.
+    """
 
     def __init__(
         self,
@@ -168,37 +182,59 @@ class HostGuard:
         trusted_hosts: Iterable[str] = (),
         is_trusted: Callable[[str], bool] | None = None,
         resolve: Callable[[str, int], Awaitable[list[str]]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.allow_private = allow_private
         self.trusted_hosts = frozenset(host.lower() for host in trusted_hosts)
         self._is_trusted = is_trusted
         self._resolve = resolve or _resolve
+        self._clock = clock
+        #: (host, port) -> when its addresses were last found acceptable.
+        self._checked: dict[tuple[str, int], float] = {}
+
+    def _exempt(self, hostname: str, *netlocs: str) -> bool:
+        if self.allow_private or hostname in self.trusted_hosts:
+            return True
+        if any(netloc in self.trusted_hosts for netloc in netlocs):
+            return True
+        return self._is_trusted is not None and any(self._is_trusted(n) for n in netlocs)
 
     async def check(self, url: str) -> None:
         """Raise `RegistryHostRefused` unless the URL's host is allowed."""
         parts = urlsplit(url)
         hostname = (parts.hostname or "").lower()
-        netloc = parts.netloc.rpartition("@")[2].lower()
-        if self.allow_private or hostname in self.trusted_hosts or netloc in self.trusted_hosts:
-            return
-        if self._is_trusted is not None and self._is_trusted(netloc):
+        if self._exempt(hostname, parts.netloc.rpartition("@")[2].lower()):
             return
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        checked = self._checked.get((hostname, port))
+        if checked is not None and self._clock() - checked < GUARD_RECHECK:
+            return
         try:
             addresses = await self._resolve(hostname, port)
         except OSError:
             raise RegistryUnavailable(f"cannot resolve {hostname}", host=hostname) from None
         for address in addresses:
-            ip = ipaddress.ip_address(address.split("%")[0])
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-            if not ip.is_global:
-                raise RegistryHostRefused(
-                    f"{hostname} resolves to {ip}, a loopback, private or link-local address; "
-                    "the operator can allow it with DOCKYARD_ALLOW_PRIVATE_NETWORK_REGISTRIES "
-                    "or by listing the host in the registries file",
-                    host=hostname,
-                )
+            self._refuse_unless_global(hostname, address)
+        self._checked[(hostname, port)] = self._clock()
+
+    def check_peer(self, host: str, port: int, address: str) -> None:
+        """Raise `RegistryHostRefused` if a connection to the host reached a refused address."""
+        hostname = host.lower()
+        if not self._exempt(hostname, hostname, f"{hostname}:{port}"):
+            self._refuse_unless_global(hostname, address)
+
+    @staticmethod
+    def _refuse_unless_global(hostname: str, address: str) -> None:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if not ip.is_global:
+            raise RegistryHostRefused(
+                f"{hostname} resolves to {ip}, a loopback, private or link-local address; "
+                "the operator can allow it with DOCKYARD_ALLOW_PRIVATE_NETWORK_REGISTRIES "
+                "or by listing the host in the registries file",
+                host=hostname,
+            )
 
 
 async def _resolve(host: str, port: int) -> list[str]:
@@ -221,18 +257,12 @@ class RegistryClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.guard = guard or HostGuard()
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(timeout),
-            # Keep every connection the client may open: closing idle ones above httpx's
-            # default of 20 and reopening them cost more than the requests themselves.
-            limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
-            ),
-            follow_redirects=False,
-            headers={"User-Agent": f"dockyard/{__version__}"},
-            verify=True,
+        # The transport is called directly: httpx's client adds cookies, auth and redirect
+        # handling that this client does itself (or must not do), at a cost per request.
+        self._transport = transport or RegistryTransport(
+            max_connections=MAX_CONNECTIONS, on_connect=self.guard.check_peer
         )
+        self._timeout = httpx.Timeout(timeout).as_dict()
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.max_wait = max_wait
         self.retries = retries
@@ -258,7 +288,7 @@ class RegistryClient:
 
     async def close(self) -> None:
         """Close the connections."""
-        await self._http.aclose()
+        await self._transport.aclose()
 
     # --- the API ----------------------------------------------------------------------------
 
@@ -487,8 +517,14 @@ class RegistryClient:
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             async with self._in_flight:
                 try:
-                    request = self._http.build_request(method, url, headers=headers)
-                    response = await self._http.send(request, stream=True)
+                    request = httpx.Request(
+                        method,
+                        url,
+                        headers={**DEFAULT_HEADERS, **headers},
+                        extensions={"timeout": self._timeout},
+                    )
+                    response = await self._transport.handle_async_request(request)
+                    response.request = request
                 except httpx.TimeoutException:
                     raise RegistryUnavailable("timed out", **repository.where()) from None
                 except httpx.TransportError as error:
@@ -510,7 +546,7 @@ class RegistryClient:
                         body = await _read_capped(response, limit, repository)
                 finally:
                     await response.aclose()
-            return _Answer(response.status_code, response.headers, body, str(response.url))
+            return _Answer(response.status_code, response.headers, body, url)
         raise RegistryProtocolError(f"more than {MAX_REDIRECTS} redirects", **repository.where())
 
     async def push_dates(

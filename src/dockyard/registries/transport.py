@@ -1,0 +1,326 @@
+"""The registry client's HTTP transport: httpcore's connection pool on plain asyncio sockets.
+
+httpx's default transport reaches its sockets through anyio, and httpcore's pool asks every
+pooled connection, on every request, whether its socket has become readable (the server
+hung up). Through anyio that question costs a `poll` and a `getpeername` system call per
+connection per request, a cost that grows with the pool and dominated a refresh's profile.
+Here each connection is an `asyncio.Protocol` that already knows whether bytes or an EOF
+arrived, so the same question is a look at its buffer; reads and writes wait on asyncio
+directly. HTTP itself (h11), pooling, keep-alive expiry and TLS settings stay httpcore's and
+httpx's; the transport maps httpcore's errors to httpx's like httpx's own transport does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, cast
+
+import httpcore
+import httpx
+
+#: Bytes buffered from a connection before reading from its socket pauses.
+HIGH_WATER = 256 * 1024
+
+_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextlib.contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except httpcore.TimeoutException as error:
+        raise _mapped(error) from error
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as error:
+        raise _mapped(error) from error
+
+
+def _mapped(error: Exception) -> httpx.TransportError:
+    for source, target in _ERRORS:
+        if isinstance(error, source):
+            return target(str(error))
+    return httpx.TransportError(str(error))
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection's bytes, as they arrive."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.closed = False
+        self.error: BaseException | None = None
+        self._reading: asyncio.Future[None] | None = None
+        self._draining: asyncio.Future[None] | None = None
+        self._paused = False
+        self.reading_paused = False
+
+    # --- asyncio's side ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > HIGH_WATER and self.transport is not None:
+            self.transport.pause_reading()
+            self.reading_paused = True
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        self._wake_reader()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.error = exc
+        self._wake_reader()
+        if self._draining is not None and not self._draining.done():
+            self._draining.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self._draining is not None and not self._draining.done():
+            self._draining.set_result(None)
+
+    def _wake_reader(self) -> None:
+        if self._reading is not None and not self._reading.done():
+            self._reading.set_result(None)
+
+    # --- httpcore's side --------------------------------------------------------------------
+
+    async def wait_readable(self) -> None:
+        self._reading = asyncio.get_running_loop().create_future()
+        try:
+            await self._reading
+        finally:
+            self._reading = None
+
+    async def drained(self) -> None:
+        if self._paused and not self.closed:
+            self._draining = asyncio.get_running_loop().create_future()
+            try:
+                await self._draining
+            finally:
+                self._draining = None
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        connection = self._connection
+        if not connection.buffer and not connection.closed:
+            try:
+                async with asyncio.timeout(timeout):
+                    await connection.wait_readable()
+            except TimeoutError:
+                raise httpcore.ReadTimeout("timed out reading from the registry") from None
+        if not connection.buffer and connection.error is not None:
+            raise httpcore.ReadError(str(connection.error) or type(connection.error).__name__)
+        data = bytes(connection.buffer[:max_bytes])
+        del connection.buffer[:max_bytes]
+        if connection.reading_paused and len(connection.buffer) <= HIGH_WATER // 4:
+            connection.reading_paused = False
+            if connection.transport is not None and not connection.closed:
+                connection.transport.resume_reading()
+        return data
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        connection = self._connection
+        if connection.closed or connection.transport is None or connection.transport.is_closing():
+            raise httpcore.WriteError("the connection is closed")
+        connection.transport.write(buffer)
+        try:
+            async with asyncio.timeout(timeout):
+                await connection.drained()
+        except TimeoutError:
+            raise httpcore.WriteTimeout("timed out writing to the registry") from None
+
+    async def aclose(self) -> None:
+        transport = self._connection.transport
+        if transport is not None:
+            transport.close()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        connection = self._connection
+        assert connection.transport is not None
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                secured = await loop.start_tls(
+                    connection.transport,
+                    connection,
+                    ssl_context,
+                    server_hostname=server_hostname,
+                )
+        except TimeoutError:
+            connection.transport.close()
+            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
+        except (OSError, ssl.SSLError) as error:
+            connection.transport.close()
+            raise httpcore.ConnectError(str(error)) from error
+        connection.transport = cast(asyncio.Transport, secured)
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        connection = self._connection
+        if info == "is_readable":
+            # An idle connection with bytes or an EOF waiting was closed or broken by the server.
+            return bool(connection.buffer) or connection.closed
+        transport = connection.transport
+        if transport is None:
+            return None
+        if info == "ssl_object":
+            return transport.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return transport.get_extra_info("sockname")
+        if info == "server_addr":
+            return transport.get_extra_info("peername")
+        if info == "socket":
+            return transport.get_extra_info("socket")
+        return None
+
+
+#: Called with (host, port, address reached) for every new connection; raising refuses it.
+ConnectCheck = Callable[[str, int, str], None]
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    def __init__(self, on_connect: ConnectCheck | None) -> None:
+        self._on_connect = on_connect
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        connection = _Connection()
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(
+                    lambda: connection,
+                    host,
+                    port,
+                    local_addr=(local_address, 0) if local_address else None,
+                )
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+        except OSError as error:
+            raise httpcore.ConnectError(str(error) or type(error).__name__) from error
+        assert connection.transport is not None
+        if self._on_connect is not None:
+            try:
+                self._on_connect(host, port, connection.transport.get_extra_info("peername")[0])
+            except BaseException:
+                connection.transport.close()
+                raise
+        sock = connection.transport.get_extra_info("socket")
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        return _Stream(connection)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("registries are reached over TCP")
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_errors():
+            async for part in self._stream:
+                yield part
+
+    async def aclose(self) -> None:
+        with _httpx_errors():
+            await self._stream.aclose()
+
+
+class RegistryTransport(httpx.AsyncBaseTransport):
+    """httpcore's HTTP/1.1 pool over `_Backend`; TLS verified with the system's settings.
+
+    `on_connect` sees the address each new connection reached before any byte is sent.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        keepalive_expiry: float = 5.0,
+        verify: ssl.SSLContext | bool = True,
+        on_connect: ConnectCheck | None = None,
+    ) -> None:
+        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=keepalive_expiry,
+            network_backend=_Backend(on_connect),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            answer = await self._pool.handle_async_request(core)
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=_Body(answer.stream),
+            extensions=answer.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
