@@ -663,3 +663,22 @@ def test_gitlab_push_dates_find_the_project_then_ask_each_changed_tag() -> None:
     }
     assert asked[-1] == "/api/v4/projects/7/registry/repositories/2/tags/gone"
     assert len(asked) == 4  # two project guesses, two tags
+
+
+def test_the_manifest_cache_keeps_only_the_most_recently_used(
+    open_registry: LocalRegistry,
+) -> None:
+    digests = [
+        open_registry.push_image("bounded/cache", f"v{n}", salt=f"bounded{n}") for n in range(3)
+    ]
+
+    async def reads(client: RegistryClient) -> list[int]:
+        repository = repo(open_registry, "bounded/cache")
+        counts = []
+        for digest in [*digests, digests[2], digests[1], digests[0]]:
+            await client.get_manifest(repository, digest)
+            counts.append(client.stats["GET manifest"])
+        return counts
+
+    # Three reads, then the two kept are served from memory and the evicted one is asked again.
+    assert run(_with_client(reads, cache_entries=2)) == [1, 2, 3, 3, 3, 4]

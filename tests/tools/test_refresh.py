@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from dockyard import db
 from dockyard.accounts import services as accounts
@@ -161,6 +161,36 @@ def test_an_unchanged_refresh_issues_no_manifest_gets(
     assert again.requests.get("GET manifest", 0) == 0
     assert again.requests.get("GET blob", 0) == 0
     assert again.requests["HEAD manifest"] == 3
+
+
+def statements_during(engine: Engine, action: Callable[[], Any]) -> int:
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_a_refresh_costs_the_same_queries_for_two_tags_or_twelve(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    counts = []
+    for size in (2, 12):
+        repository = unique(f"queries{size}")
+        for n in range(size):
+            open_registry.push_image(repository, f"v{n}", salt=f"{repository}{n}")
+        tool_id = register(engine, open_registry, repository)
+        full = statements_during(engine, lambda: refresh(engine, tool_id))  # noqa: B023
+        unchanged = statements_during(engine, lambda: refresh(engine, tool_id))  # noqa: B023
+        counts.append((full, unchanged))
+    assert counts[0][1] == counts[1][1], f"an unchanged refresh grew with its tags: {counts}"
+    assert counts[1][0] - counts[0][0] <= 30, f"a first refresh grew too fast: {counts}"
 
 
 def test_a_moved_tag_keeps_its_digest_history(engine: Engine, open_registry: LocalRegistry) -> None:

@@ -21,11 +21,11 @@ import logging
 import re
 import socket
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
@@ -78,6 +78,8 @@ MAX_EXTRA_PAGES = 50
 #: GitLab has one request per tag for dates: at most this many tags per refresh ask it.
 MAX_GITLAB_TAGS = 100
 TOKEN_MARGIN = 10.0
+#: Manifests, configs and tokens each kept per client, the most recently used.
+CACHE_ENTRIES = 4096
 #: Seconds a host's addresses stay checked before the guard resolves it again.
 GUARD_RECHECK = 60.0
 #: Sent with every request (the Accept of manifest requests replaces the default one).
@@ -242,6 +244,29 @@ async def _resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Recent(OrderedDict[K, V]):
+    """A dict that keeps only its `size` most recently used entries."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __getitem__(self, key: K) -> V:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
 class RegistryClient:
     """An OCI Distribution client shared by many repositories (tokens and manifests cached)."""
 
@@ -255,6 +280,7 @@ class RegistryClient:
         retries: int = 2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        cache_entries: int = CACHE_ENTRIES,
     ) -> None:
         self.guard = guard or HostGuard()
         # The transport is called directly: httpx's client adds cookies, auth and redirect
@@ -269,9 +295,10 @@ class RegistryClient:
         self._sleep = sleep
         self._clock = clock
         self._challenges: dict[str, _Challenge] = {}
-        self._tokens: dict[tuple[str, str, str, str], tuple[str, float]] = {}
-        self._manifests: dict[tuple[str, str], Any] = {}
-        self._configs: dict[tuple[str, str], dict[str, Any]] = {}
+        # Bounded: a worker's client lives as long as the process.
+        self._tokens: _Recent[tuple[str, str, str, str], tuple[str, float]] = _Recent(cache_entries)
+        self._manifests: _Recent[tuple[str, str], Any] = _Recent(cache_entries)
+        self._configs: _Recent[tuple[str, str], dict[str, Any]] = _Recent(cache_entries)
         #: Requests made, by kind: "GET tags", "HEAD manifest", "GET manifest", "GET blob", ...
         self.stats: Counter[str] = Counter()
         #: Docker Hub's `ratelimit-remaining`, per host, when it was last sent.

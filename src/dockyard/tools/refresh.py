@@ -22,7 +22,7 @@ from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
@@ -185,7 +185,11 @@ class Refresher:
 
     def _snapshot(self, tool_id: int) -> _Snapshot:
         with unit_of_work(self.sessions, write=False) as session:
-            tool = session.get(Tool, tool_id)
+            tool = session.get(
+                Tool,
+                tool_id,
+                options=[selectinload(Tool.versions).selectinload(ToolVersion.images)],
+            )
             if tool is None:
                 raise NotFound(f"no tool with id {tool_id}")
             stored = session.scalar(select(ToolCredential).where(ToolCredential.tool_id == tool_id))
@@ -258,7 +262,19 @@ class Refresher:
     ) -> None:
         now = utcnow()
         with unit_of_work(self.sessions) as session:
-            tool = session.get(Tool, snapshot.tool_id)
+            # Every version with what the refresh may read or replace, in four queries
+            # rather than several per version.
+            tool = session.get(
+                Tool,
+                snapshot.tool_id,
+                options=[
+                    selectinload(Tool.versions).options(
+                        selectinload(ToolVersion.images),
+                        selectinload(ToolVersion.files),
+                        selectinload(ToolVersion.digest_history),
+                    )
+                ],
+            )
             if tool is None:
                 return
             versions = {version.name: version for version in tool.versions}
