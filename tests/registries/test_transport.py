@@ -7,6 +7,7 @@ import hashlib
 import socket
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -237,3 +238,79 @@ def test_the_guard_resolves_a_host_once_a_minute_not_once_a_request() -> None:
     now[0] += 61
     asyncio.run(read(2))
     assert lookups == ["registry.example.org"] * 2
+
+
+class ForwardProxy:
+    """A plain HTTP forward proxy on loopback that notes what it forwarded."""
+
+    def __init__(self) -> None:
+        self.forwarded: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_HEAD(self) -> None:
+                self._forward()
+
+            def _forward(self) -> None:
+                proxy.forwarded.append(self.path)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                }
+                with httpx.Client(trust_env=False, timeout=30) as upstream:
+                    answer = upstream.request(self.command, self.path, headers=headers)
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.items():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(answer.content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("bypassed", [False, True])
+def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(
+    open_registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch, bypassed: bool
+) -> None:
+    digest = open_registry.push_image("proxied/tool", "1.0", salt="proxied")
+    proxy = ForwardProxy()
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    if bypassed:
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    async def read() -> str:
+        async with RegistryClient(guard=OPEN_GUARD) as client:
+            repository = Repository(
+                host=open_registry.host,
+                name="proxied/tool",
+                base_url=open_registry.url,
+                credentials=None,
+            )
+            head, _ = await client.platform_images(repository, "1.0")
+            return head.digest
+
+    try:
+        assert asyncio.run(read()) == digest
+    finally:
+        proxy.close()
+    if bypassed:
+        assert proxy.forwarded == []
+    else:
+        assert proxy.forwarded[0] == f"{open_registry.url}/v2/proxied/tool/manifests/1.0"
+        assert len(proxy.forwarded) == 2  # the manifest, then its config blob

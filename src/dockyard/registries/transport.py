@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, cast
 
@@ -280,6 +281,10 @@ class RegistryTransport(httpx.AsyncBaseTransport):
     """httpcore's HTTP/1.1 pool over `_Backend`; TLS verified with the system's settings.
 
     `on_connect` sees the address each new connection reached before any byte is sent.
+    Requests for which the environment names a proxy (`HTTPS_PROXY`, `HTTP_PROXY`,
+    `ALL_PROXY`, minus `NO_PROXY`), as httpx's own client honours them, go through httpx's
+    proxy transport instead; their connections lead to the proxy, so `on_connect` does not
+    see them.
     """
 
     def __init__(
@@ -291,6 +296,10 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         on_connect: ConnectCheck | None = None,
     ) -> None:
         context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+        self._context = context
+        self._max_connections = max_connections
+        self._proxies = urllib.request.getproxies_environment()
+        self._through_proxy: dict[str, httpx.AsyncHTTPTransport] = {}
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=context,
             max_connections=max_connections,
@@ -299,8 +308,28 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             network_backend=_Backend(on_connect),
         )
 
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        if not self._proxies:
+            return None
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if not proxy or urllib.request.proxy_bypass(url.host):
+            return None
+        return proxy
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.AsyncByteStream)
+        proxy = self._proxy_for(request.url)
+        if proxy is not None:
+            if proxy not in self._through_proxy:
+                self._through_proxy[proxy] = httpx.AsyncHTTPTransport(
+                    verify=self._context,
+                    proxy=proxy,
+                    limits=httpx.Limits(
+                        max_connections=self._max_connections,
+                        max_keepalive_connections=self._max_connections,
+                    ),
+                )
+            return await self._through_proxy[proxy].handle_async_request(request)
         core = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -324,3 +353,5 @@ class RegistryTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+        for transport in self._through_proxy.values():
+            await transport.aclose()
