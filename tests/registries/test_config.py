@@ -37,6 +37,19 @@ def test_the_contract_example_adds_an_operator_registry(tmp_path: Path) -> None:
     assert lab.site_url(lab.hosts[0], "group/tool") == "https://registry.lab.example.org/group/tool"
     assert lab.as_dict()["has_operator_credentials"] is True
     assert "s3cret" not in repr(lab.as_dict())
+    assert lab.as_dict()["counts_pulls"] is False
+    assert catalog.match("docker.io").as_dict()["counts_pulls"] is True
+
+
+def test_an_operator_registry_can_say_its_gets_count_as_pulls(tmp_path: Path) -> None:
+    text = LAB + "counts_pulls = true\n"
+    catalog = load_catalog(write(tmp_path, text), environ={"LAB_REGISTRY_PASSWORD": "s3cret"})
+    assert catalog.match("registry.lab.example.org:5000").counts_pulls is True
+    with pytest.raises(ConfigurationError, match="counts_pulls"):
+        load_catalog(
+            write(tmp_path, LAB + 'counts_pulls = "yes"\n'),
+            environ={"LAB_REGISTRY_PASSWORD": "s3cret"},
+        )
 
 
 def test_a_host_pattern_registry_can_require_a_registry_path(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from dockyard.errors import (
 )
 from dockyard.registries.oci import (
     ACCEPT,
+    OCI_MANIFEST,
     Credentials,
     HostGuard,
     RegistryClient,
@@ -682,3 +683,32 @@ def test_the_manifest_cache_keeps_only_the_most_recently_used(
 
     # Three reads, then the two kept are served from memory and the evicted one is asked again.
     assert run(_with_client(reads, cache_entries=2)) == [1, 2, 3, 3, 3, 4]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_tags_asking_for_one_digest_at_once_share_a_single_get(fails: bool) -> None:
+    manifest = json.dumps({"schemaVersion": 2, "config": {}, "layers": []}).encode()
+    digest = digest_of(manifest)
+    gets: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        gets.append(request.url.path)
+        await asyncio.sleep(0.05)  # the others ask while this one is on the wire
+        if fails:
+            return httpx.Response(500, json={"errors": [{"code": "UNKNOWN", "message": "down"}]})
+        return httpx.Response(200, content=manifest, headers={"Content-Type": OCI_MANIFEST})
+
+    async def together() -> list[Any]:
+        async with scripted(handler, retries=0) as client:
+            answers = await asyncio.gather(
+                *(client.get_manifest(HUB, digest) for _ in range(5)), return_exceptions=True
+            )
+            assert client._fetching == {}  # nothing left waiting
+            return answers
+
+    answers = asyncio.run(together())
+    assert len(gets) == 1
+    if fails:
+        assert all(isinstance(a, RegistryUnavailable) for a in answers)
+    else:
+        assert {a[1].digest for a in answers} == {digest}

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, event
 
 from dockyard import db
 from dockyard.accounts import services as accounts
-from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
+from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, Source
 from dockyard.registries.credentials import CredentialResolver, SecretBox
 from dockyard.registries.oci import HostGuard, RegistryClient
 from dockyard.tools import services
@@ -205,6 +205,59 @@ def test_a_moved_tag_keeps_its_digest_history(engine: Engine, open_registry: Loc
     assert version["digest"] == new
     assert version["history"] == [old]
     assert version["images"][0][0] == new
+
+
+def test_where_gets_count_as_pulls_tags_are_resolved_by_head_and_known_digests_not_fetched(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    """Docker Hub counts manifest GETs against its pull limit, not HEADs."""
+    lab = Registry(
+        id="lab", name="Lab", hosts=(open_registry.host,), counts_pulls=True, source=Source.OPERATOR
+    )
+    catalog = Catalog([*BUILTIN_REGISTRIES, lab])
+    repository = unique("pulls")
+    one = open_registry.push_image(repository, "1.0", salt="one")
+    assert open_registry.push_image(repository, "latest", salt="one") == one
+    two = open_registry.push_image(repository, "2.0", salt="two")
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        user = accounts.find_user(session, "ada") or accounts.create_user(
+            session, username="ada", email="ada@example.org"
+        )
+        tool_id = services.register_tool(
+            session,
+            catalog,
+            user,
+            services.Registration(image=f"{open_registry.host}/{repository}"),
+        ).id
+
+    def refresh_lab() -> RefreshReport:
+        async def go() -> RefreshReport:
+            async with RegistryClient(guard=HostGuard(allow_private=True)) as client:
+                refresher = Refresher(
+                    sessions=db.make_sessionmaker(engine),
+                    catalog=catalog,
+                    client=client,
+                    credentials=CredentialResolver(environ={}, box=BOX),
+                )
+                return await refresher.refresh(tool_id)
+
+        return asyncio.run(go())
+
+    first = refresh_lab()
+    assert first.requests["HEAD manifest"] == 3
+    assert first.requests["GET manifest"] == 2, "1.0 and latest share one manifest: one GET"
+    versions = stored(engine, tool_id)["versions"]
+    assert versions["latest"]["images"] == versions["1.0"]["images"]
+
+    assert open_registry.push_image(repository, "2.1", salt="two") == two  # a new tag, known digest
+    assert open_registry.push_image(repository, "latest", salt="two") == two  # moved there
+    again = refresh_lab()
+    assert sorted(again.added) == ["2.1"] and again.moved == ["latest"]
+    assert again.requests.get("GET manifest", 0) == 0
+    assert again.requests.get("GET blob", 0) == 0
+    versions = stored(engine, tool_id)["versions"]
+    assert versions["2.1"]["images"] == versions["2.0"]["images"] == versions["latest"]["images"]
+    assert versions["latest"]["history"] == [one]
 
 
 def test_a_tag_is_removed_only_when_the_registry_lists_the_tags_without_it(

@@ -55,6 +55,9 @@ class Registry:
     registry_path_form: str | None = None
     api_host: str | None = None
     insecure: bool = False
+    #: Manifest GETs count against a pull limit and HEADs do not (Docker Hub): refresh then
+    #: resolves even a new tag with HEAD, and GETs only manifests whose digest is new.
+    counts_pulls: bool = False
     source: Source = Source.BUILTIN
     username: str | None = None
     password_env: str | None = None
@@ -120,6 +123,7 @@ class Registry:
             "registry_path_form": self.registry_path_form,
             "registry_path_example": self.registry_path_example,
             "insecure": self.insecure,
+            "counts_pulls": self.counts_pulls,
             "source": self.source.value,
             "has_operator_credentials": self.username is not None,
             "description": self.description,
@@ -133,6 +137,7 @@ BUILTIN_REGISTRIES: tuple[Registry, ...] = (
         hosts=("docker.io", "registry.hub.docker.com", "index.docker.io", "registry-1.docker.io"),
         site="https://hub.docker.com/r/{repository}",
         api_host="registry-1.docker.io",
+        counts_pulls=True,
         login_hint="docker login",
         description="Public registry with a public website; images may be private.",
     ),

@@ -46,6 +46,7 @@ class RegistryEntry(BaseModel):
     needs_registry_path: bool = False
     registry_path_example: str | None = None
     insecure: bool = False
+    counts_pulls: bool = False
     username: str | None = None
     password_env: Annotated[str | None, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = None
     description: str | None = None
@@ -211,6 +212,7 @@ def _operator_registry(entry: RegistryEntry, where: str) -> Registry:
         registry_path_example=entry.registry_path_example,
         registry_path_form=entry.host_pattern if entry.needs_registry_path else None,
         insecure=entry.insecure,
+        counts_pulls=entry.counts_pulls,
         source=Source.OPERATOR,
         username=entry.username,
         password_env=entry.password_env,

@@ -299,6 +299,7 @@ class RegistryClient:
         self._tokens: _Recent[tuple[str, str, str, str], tuple[str, float]] = _Recent(cache_entries)
         self._manifests: _Recent[tuple[str, str], Any] = _Recent(cache_entries)
         self._configs: _Recent[tuple[str, str], dict[str, Any]] = _Recent(cache_entries)
+        self._fetching: dict[tuple[str, str], asyncio.Future[tuple[Any, ManifestHead]]] = {}
         #: Requests made, by kind: "GET tags", "HEAD manifest", "GET manifest", "GET blob", ...
         self.stats: Counter[str] = Counter()
         #: Docker Hub's `ratelimit-remaining`, per host, when it was last sent.
@@ -356,11 +357,38 @@ class RegistryClient:
     async def get_manifest(
         self, repository: Repository, reference: str
     ) -> tuple[Any, ManifestHead]:
-        """A manifest (by tag or digest) with its digest; by digest it is fetched only once."""
+        """A manifest (by tag or digest) with its digest; by digest it is fetched only once,
+        also when several tags that point to it ask at the same time."""
         key = (repository.base_url + "/" + repository.name, reference)
-        if reference.startswith("sha256:") and key in self._manifests:
+        if not reference.startswith("sha256:"):
+            return await self._fetch_manifest(repository, reference, key)
+        if key in self._manifests:
             manifest, head = self._manifests[key]
             return manifest, head
+        pending = self._fetching.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[tuple[Any, ManifestHead]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._fetching[key] = future
+        try:
+            result = await self._fetch_manifest(repository, reference, key)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._fetching[key]
+        future.set_result(result)
+        return result
+
+    async def _fetch_manifest(
+        self, repository: Repository, reference: str, key: tuple[str, str]
+    ) -> tuple[Any, ManifestHead]:
         url = f"{repository.base_url}/v2/{repository.name}/manifests/{reference}"
         answer = await self._call(
             repository, "GET", url, "GET manifest", MAX_MANIFEST_BYTES, headers={"Accept": ACCEPT}

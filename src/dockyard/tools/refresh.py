@@ -72,6 +72,8 @@ class _Snapshot:
     credential: StoredCredential | None
     #: tag -> (digest, whether the stored images can be trusted as they are)
     known: dict[str, tuple[str | None, bool]]
+    #: digest -> the trusted images stored for it (under any tag of the tool)
+    images: dict[str, list[PlatformImage]]
 
 
 @dataclass
@@ -174,7 +176,9 @@ class Refresher:
         in_scope = _in_scope(tags, snapshot.tag_pattern)
         report.tags = len(in_scope)
         await _emit(progress, {"event": "tags", "total": len(in_scope)})
-        results = await self._read_tags(repository, snapshot, in_scope, progress)
+        results = await self._read_tags(
+            repository, snapshot, in_scope, progress, head_first=registry.counts_pulls
+        )
         changed = [r.tag for r in results if r.images is not None and r.error is None]
         pushed = await self.client.push_dates(repository, registry.id, changed)
         await to_thread.run_sync(self._apply, snapshot, hold, in_scope, results, report, pushed)
@@ -204,9 +208,14 @@ class Refresher:
                 if stored
                 else None,
                 known={
-                    version.name: (version.digest, bool(version.images) and not version.problem)
+                    version.name: (version.digest, _trusted(version))
                     for version in tool.versions
                     if version.from_registry
+                },
+                images={
+                    version.digest: [_platform_image(image) for image in version.images]
+                    for version in tool.versions
+                    if version.digest and _trusted(version)
                 },
             )
 
@@ -216,6 +225,8 @@ class Refresher:
         snapshot: _Snapshot,
         tags: list[str],
         progress: Progress | None,
+        *,
+        head_first: bool,
     ) -> list[_TagResult]:
         limit = asyncio.Semaphore(self.tags_at_once)
         done = 0
@@ -223,7 +234,7 @@ class Refresher:
         async def read(tag: str) -> _TagResult:
             nonlocal done
             async with limit:
-                result = await self._read_tag(repository, snapshot, tag)
+                result = await self._read_tag(repository, snapshot, tag, head_first)
             done += 1
             event: dict[str, Any] = {"event": "tag", "tag": tag, "done": done, "total": len(tags)}
             if result.error is not None:
@@ -236,16 +247,22 @@ class Refresher:
 
         return list(await asyncio.gather(*(read(tag) for tag in tags)))
 
-    async def _read_tag(self, repository: Repository, snapshot: _Snapshot, tag: str) -> _TagResult:
+    async def _read_tag(
+        self, repository: Repository, snapshot: _Snapshot, tag: str, head_first: bool
+    ) -> _TagResult:
         stored_digest, trusted = snapshot.known.get(tag, (None, False))
         try:
-            if stored_digest is None:
-                # A tag never read before needs its manifest anyway: a HEAD would be wasted.
+            if stored_digest is None and not head_first:
+                # A tag never read before needs its manifest anyway: a HEAD would be wasted,
+                # unless GETs count against a pull limit and the digest may be known already.
                 head, images = await self.client.platform_images(repository, tag)
                 return _TagResult(tag=tag, head=head, images=images)
             head = await self.client.head_manifest(repository, tag)
             if head.digest == stored_digest and trusted:
                 return _TagResult(tag=tag, head=head)
+            if head.digest in snapshot.images:
+                # Another tag of the tool already points there: manifests are immutable.
+                return _TagResult(tag=tag, head=head, images=list(snapshot.images[head.digest]))
             head, images = await self.client.platform_images(repository, head.digest)
         except RegistryError as error:
             return _TagResult(tag=tag, error=error)
@@ -425,6 +442,22 @@ def _in_scope(tags: list[str], pattern: str | None) -> list[str]:
 def _preferred_default(tool: Tool) -> ToolVersion | None:
     visible = [v for v in tool.versions if not v.hidden]
     return next((v for v in visible if v.name == "latest"), visible[0] if visible else None)
+
+
+def _trusted(version: ToolVersion) -> bool:
+    """Whether a version's stored images are a complete read of its digest."""
+    return bool(version.images) and not version.problem
+
+
+def _platform_image(image: VersionImage) -> PlatformImage:
+    return PlatformImage(
+        digest=image.digest,
+        os=image.os,
+        architecture=image.architecture,
+        variant=image.variant,
+        size=image.size,
+        created=image.created,
+    )
 
 
 def _image(image: PlatformImage) -> VersionImage:
