@@ -72,7 +72,8 @@ class _Snapshot:
     credential: StoredCredential | None
     #: tag -> (digest, whether the stored images can be trusted as they are)
     known: dict[str, tuple[str | None, bool]]
-    #: digest -> the trusted images stored for it (under any tag of the tool)
+    #: digest -> the trusted images a refresh stored for it (under any tag of the tool; never
+    #: those of versions entered by hand)
     images: dict[str, list[PlatformImage]]
 
 
@@ -215,7 +216,7 @@ class Refresher:
                 images={
                     version.digest: [_platform_image(image) for image in version.images]
                     for version in tool.versions
-                    if version.digest and _trusted(version)
+                    if version.from_registry and version.digest and _trusted(version)
                 },
             )
 
