@@ -295,7 +295,11 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         verify: ssl.SSLContext | bool = True,
         on_connect: ConnectCheck | None = None,
     ) -> None:
-        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+        context = (
+            verify
+            if isinstance(verify, ssl.SSLContext)
+            else httpx.create_ssl_context(verify=verify)
+        )
         self._context = context
         self._max_connections = max_connections
         self._proxies = urllib.request.getproxies_environment()
