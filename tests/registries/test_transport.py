@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -91,10 +92,15 @@ def test_bodies_larger_than_the_buffer_arrive_whole(open_registry: LocalRegistry
 class HangUpServer:
     """Answers each request on a connection, then closes connections idle for 50 ms."""
 
-    def __init__(self, *, answer: bool = True) -> None:
+    def __init__(self, *, answer: bool = True, close: bool = False, delay: float = 0) -> None:
         self.connections = 0
         self.requests = 0
+        self.open = 0
+        self.most_open = 0
+        self._lock = threading.Lock()
         self.answer = answer
+        self.close_each = close
+        self.delay = delay
         self.port = free_port()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -110,6 +116,16 @@ class HangUpServer:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        with self._lock:
+            self.open += 1
+            self.most_open = max(self.most_open, self.open)
+        try:
+            self._answer(conn)
+        finally:
+            with self._lock:
+                self.open -= 1
+
+    def _answer(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(0.05 if self.answer else 5)
             buffer = b""
@@ -125,11 +141,18 @@ class HangUpServer:
                     _, buffer = buffer.split(b"\r\n\r\n", 1)
                     self.requests += 1
                     if self.answer:
+                        time.sleep(self.delay)
                         body = b'{"name":"lab/tool","tags":["1.0"]}'
                         conn.sendall(
                             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                            + (b"Connection: close\r\n" if self.close_each else b"")
+                            + b"Content-Length: "
+                            + str(len(body)).encode()
+                            + b"\r\n\r\n"
+                            + body
                         )
+                        if self.close_each:
+                            return
 
     def close(self) -> None:
         self._listener.close()
@@ -314,3 +337,51 @@ def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(
     else:
         assert proxy.forwarded[0] == f"{open_registry.url}/v2/proxied/tool/manifests/1.0"
         assert len(proxy.forwarded) == 2  # the manifest, then its config blob
+
+
+def test_no_more_connections_than_the_pool_allows_and_a_full_pool_times_out() -> None:
+    server = HangUpServer(delay=0.05)
+    url = f"http://127.0.0.1:{server.port}/v2/lab/tool/tags/list"
+
+    async def scenario() -> None:
+        transport = RegistryTransport(max_connections=2)
+        try:
+
+            async def one() -> bytes:
+                response = await transport.handle_async_request(httpx.Request("GET", url))
+                body = await response.aread()
+                await response.aclose()
+                return body
+
+            assert len(set(await asyncio.gather(*(one() for _ in range(10))))) == 1
+            held = [await transport.handle_async_request(httpx.Request("GET", url)) for _ in "ab"]
+            waiting = httpx.Request("GET", url, extensions={"timeout": {"pool": 0.2}})
+            with pytest.raises(httpx.PoolTimeout):
+                await transport.handle_async_request(waiting)
+            for response in held:
+                await response.aclose()
+            freed = await transport.handle_async_request(httpx.Request("GET", url))
+            await freed.aread()
+            await freed.aclose()
+        finally:
+            await transport.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.close()
+    assert server.most_open <= 2
+
+
+def test_a_server_that_closes_after_each_answer_gets_a_new_connection_each_time() -> None:
+    server = HangUpServer(close=True)
+
+    async def thrice() -> list[list[str]]:
+        async with RegistryClient(guard=OPEN_GUARD, retries=0) as client:
+            return [await client.list_tags(lab_repository(server.port)) for _ in range(3)]
+
+    try:
+        assert asyncio.run(thrice()) == [["1.0"]] * 3
+    finally:
+        server.close()
+    assert server.connections == 3

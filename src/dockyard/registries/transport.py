@@ -1,13 +1,15 @@
-"""The registry client's HTTP transport: httpcore's connection pool on plain asyncio sockets.
+"""The registry client's HTTP transport: httpcore's HTTP/1.1 connections on asyncio sockets.
 
 httpx's default transport reaches its sockets through anyio, and httpcore's pool asks every
 pooled connection, on every request, whether its socket has become readable (the server
 hung up). Through anyio that question costs a `poll` and a `getpeername` system call per
-connection per request, a cost that grows with the pool and dominated a refresh's profile.
-Here each connection is an `asyncio.Protocol` that already knows whether bytes or an EOF
-arrived, so the same question is a look at its buffer; reads and writes wait on asyncio
-directly. HTTP itself (h11), pooling, keep-alive expiry and TLS settings stay httpcore's and
-httpx's; the transport maps httpcore's errors to httpx's like httpx's own transport does.
+connection per request, a cost that grows with the pool and dominated a refresh's profile;
+the pool's own anyio locks and cancel scopes came next. Here each connection is an
+`asyncio.Protocol` that already knows whether bytes or an EOF arrived, so the same question
+is a look at its buffer, and the pool is a list of idle connections per origin behind a
+fixed number of slots. HTTP itself (h11, keep-alive expiry, `Connection: close`) stays in
+httpcore's `AsyncHTTP11Connection`, TLS settings are httpx's, and httpcore's errors are
+mapped to httpx's as httpx's own transport maps them.
 """
 
 from __future__ import annotations
@@ -263,6 +265,133 @@ class _Backend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
+_Key = tuple[bytes, bytes, int]
+
+
+class _Pool:
+    """Keep-alive HTTP/1.1 connections per origin, each reused once its answer was read.
+
+    httpcore's own pool re-examines every connection under anyio locks and cancel scopes on
+    each request and each answer's end (a fifth of a refresh's CPU). Here a request takes one
+    of `size` slots until its answer is closed, so there are never more than `size`
+    connections, and the pool is a list of idle connections per origin. The connections
+    themselves are httpcore's (h11, keep-alive expiry, a server's `Connection: close`).
+    """
+
+    def __init__(
+        self,
+        backend: httpcore.AsyncNetworkBackend,
+        context: ssl.SSLContext,
+        keepalive: float,
+        size: int,
+    ) -> None:
+        self._backend = backend
+        self._context = context
+        self._keepalive = keepalive
+        self._slots = asyncio.Semaphore(size)
+        self._idle: dict[_Key, list[httpcore.AsyncHTTP11Connection]] = {}
+        self._open: set[httpcore.AsyncHTTP11Connection] = set()
+
+    async def handle(self, request: httpcore.Request) -> httpcore.Response:
+        origin = request.url.origin
+        key = (origin.scheme, origin.host, origin.port)
+        try:
+            async with asyncio.timeout(request.extensions.get("timeout", {}).get("pool")):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise httpcore.PoolTimeout("every connection to registries is busy") from None
+        try:
+            connection = await self._idle_connection(key) or await self._connect(origin, request)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            answer = await connection.handle_async_request(request)
+        except BaseException:
+            await self._drop(connection)
+            self._slots.release()
+            raise
+        return httpcore.Response(
+            status=answer.status,
+            headers=answer.headers,
+            content=_Released(answer.stream, connection, self, key),
+            extensions=answer.extensions,
+        )
+
+    async def _idle_connection(self, key: _Key) -> httpcore.AsyncHTTP11Connection | None:
+        idle = self._idle.get(key)
+        while idle:
+            connection = idle.pop()
+            if connection.is_idle() and not connection.has_expired():
+                return connection
+            await self._drop(connection)
+        return None
+
+    async def _connect(
+        self, origin: httpcore.Origin, request: httpcore.Request
+    ) -> httpcore.AsyncHTTP11Connection:
+        timeout = request.extensions.get("timeout", {}).get("connect")
+        host = origin.host.decode("ascii")
+        stream = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
+        if origin.scheme == b"https":
+            try:
+                stream = await stream.start_tls(
+                    self._context, server_hostname=host, timeout=timeout
+                )
+            except BaseException:
+                await stream.aclose()
+                raise
+        connection = httpcore.AsyncHTTP11Connection(
+            origin=origin, stream=stream, keepalive_expiry=self._keepalive
+        )
+        self._open.add(connection)
+        return connection
+
+    async def release(self, key: _Key, connection: httpcore.AsyncHTTP11Connection) -> None:
+        try:
+            if connection.is_idle():
+                self._idle.setdefault(key, []).append(connection)
+            else:
+                await self._drop(connection)
+        finally:
+            self._slots.release()
+
+    async def _drop(self, connection: httpcore.AsyncHTTP11Connection) -> None:
+        self._open.discard(connection)
+        await connection.aclose()
+
+    async def aclose(self) -> None:
+        self._idle.clear()
+        for connection in list(self._open):
+            await self._drop(connection)
+
+
+class _Released:
+    """An answer's body that gives its connection back to the pool once it is closed."""
+
+    def __init__(
+        self, stream: Any, connection: httpcore.AsyncHTTP11Connection, pool: _Pool, key: _Key
+    ) -> None:
+        self._stream = stream
+        self._connection = connection
+        self._pool = pool
+        self._key = key
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self._stream:
+            yield part
+
+    async def aclose(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        try:
+            await self._stream.aclose()
+        finally:
+            await self._pool.release(self._key, self._connection)
+
+
 class _Body(httpx.AsyncByteStream):
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -278,7 +407,7 @@ class _Body(httpx.AsyncByteStream):
 
 
 class RegistryTransport(httpx.AsyncBaseTransport):
-    """httpcore's HTTP/1.1 pool over `_Backend`; TLS verified with the system's settings.
+    """`_Pool` over `_Backend`, at most `max_connections` at once; TLS verified as httpx does.
 
     `on_connect` sees the address each new connection reached before any byte is sent.
     Requests for which the environment names a proxy (`HTTPS_PROXY`, `HTTP_PROXY`,
@@ -304,13 +433,8 @@ class RegistryTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._proxies = urllib.request.getproxies_environment()
         self._through_proxy: dict[str, httpx.AsyncHTTPTransport] = {}
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=keepalive_expiry,
-            network_backend=_Backend(on_connect),
-        )
+        context.set_alpn_protocols(["http/1.1"])
+        self._pool = _Pool(_Backend(on_connect), context, keepalive_expiry, max_connections)
 
     def _proxy_for(self, url: httpx.URL) -> str | None:
         if not self._proxies:
@@ -347,7 +471,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             extensions=request.extensions,
         )
         with _httpx_errors():
-            answer = await self._pool.handle_async_request(core)
+            answer = await self._pool.handle(core)
         return httpx.Response(
             status_code=answer.status,
             headers=answer.headers,
