@@ -35,6 +35,7 @@ def register(
     repository: str,
     *,
     credentials: bool = True,
+    catalog: Catalog = CATALOG,
     **changes: Any,
 ) -> int:
     with db.unit_of_work(db.make_sessionmaker(engine)) as session:
@@ -42,7 +43,7 @@ def register(
             session, username="ada", email="ada@example.org"
         )
         tool = services.register_tool(
-            session, CATALOG, user, services.Registration(image=f"{registry.host}/{repository}")
+            session, catalog, user, services.Registration(image=f"{registry.host}/{repository}")
         )
         if credentials and registry.pull_credentials:
             username, password = registry.pull_credentials
@@ -60,20 +61,22 @@ def register(
 
 
 @asynccontextmanager
-async def refresher(engine: Engine, **client: Any) -> Any:
+async def refresher(engine: Engine, *, catalog: Catalog = CATALOG, **client: Any) -> Any:
     client.setdefault("guard", HostGuard(allow_private=True))
     async with RegistryClient(**client) as registry_client:
         yield Refresher(
             sessions=db.make_sessionmaker(engine),
-            catalog=CATALOG,
+            catalog=catalog,
             client=registry_client,
             credentials=CredentialResolver(environ={}, box=BOX),
         )
 
 
-def refresh(engine: Engine, tool_id: int, **client: Any) -> RefreshReport:
+def refresh(
+    engine: Engine, tool_id: int, *, catalog: Catalog = CATALOG, **client: Any
+) -> RefreshReport:
     async def go() -> RefreshReport:
-        async with refresher(engine, **client) as r:
+        async with refresher(engine, catalog=catalog, **client) as r:
             return await r.refresh(tool_id)
 
     return asyncio.run(go())
@@ -219,31 +222,9 @@ def test_where_gets_count_as_pulls_tags_are_resolved_by_head_and_known_digests_n
     one = open_registry.push_image(repository, "1.0", salt="one")
     assert open_registry.push_image(repository, "latest", salt="one") == one
     two = open_registry.push_image(repository, "2.0", salt="two")
-    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
-        user = accounts.find_user(session, "ada") or accounts.create_user(
-            session, username="ada", email="ada@example.org"
-        )
-        tool_id = services.register_tool(
-            session,
-            catalog,
-            user,
-            services.Registration(image=f"{open_registry.host}/{repository}"),
-        ).id
+    tool_id = register(engine, open_registry, repository, catalog=catalog)
 
-    def refresh_lab() -> RefreshReport:
-        async def go() -> RefreshReport:
-            async with RegistryClient(guard=HostGuard(allow_private=True)) as client:
-                refresher = Refresher(
-                    sessions=db.make_sessionmaker(engine),
-                    catalog=catalog,
-                    client=client,
-                    credentials=CredentialResolver(environ={}, box=BOX),
-                )
-                return await refresher.refresh(tool_id)
-
-        return asyncio.run(go())
-
-    first = refresh_lab()
+    first = refresh(engine, tool_id, catalog=catalog)
     assert first.requests["HEAD manifest"] == 3
     assert first.requests["GET manifest"] == 2, "1.0 and latest share one manifest: one GET"
     versions = stored(engine, tool_id)["versions"]
@@ -251,7 +232,7 @@ def test_where_gets_count_as_pulls_tags_are_resolved_by_head_and_known_digests_n
 
     assert open_registry.push_image(repository, "2.1", salt="two") == two  # a new tag, known digest
     assert open_registry.push_image(repository, "latest", salt="two") == two  # moved there
-    again = refresh_lab()
+    again = refresh(engine, tool_id, catalog=catalog)
     assert sorted(again.added) == ["2.1"] and again.moved == ["latest"]
     assert again.requests.get("GET manifest", 0) == 0
     assert again.requests.get("GET blob", 0) == 0

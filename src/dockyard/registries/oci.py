@@ -107,6 +107,11 @@ class Repository:
     base_url: str
     credentials: Credentials | None = field(default=None, repr=False)
 
+    @property
+    def location(self) -> str:
+        """The repository's address, which the client's caches are keyed by."""
+        return f"{self.base_url}/{self.name}"
+
     def where(self) -> dict[str, str]:
         """The fields that locate an error."""
         return {"host": self.host, "repository": self.name}
@@ -359,9 +364,9 @@ class RegistryClient:
     ) -> tuple[Any, ManifestHead]:
         """A manifest (by tag or digest) with its digest; by digest it is fetched only once,
         also when several tags that point to it ask at the same time."""
-        key = (repository.base_url + "/" + repository.name, reference)
         if not reference.startswith("sha256:"):
-            return await self._fetch_manifest(repository, reference, key)
+            return await self._fetch_manifest(repository, reference)
+        key = (repository.location, reference)
         if key in self._manifests:
             manifest, head = self._manifests[key]
             return manifest, head
@@ -373,7 +378,7 @@ class RegistryClient:
         )
         self._fetching[key] = future
         try:
-            result = await self._fetch_manifest(repository, reference, key)
+            result = await self._fetch_manifest(repository, reference)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -387,7 +392,7 @@ class RegistryClient:
         return result
 
     async def _fetch_manifest(
-        self, repository: Repository, reference: str, key: tuple[str, str]
+        self, repository: Repository, reference: str
     ) -> tuple[Any, ManifestHead]:
         url = f"{repository.base_url}/v2/{repository.name}/manifests/{reference}"
         answer = await self._call(
@@ -413,7 +418,7 @@ class RegistryClient:
                 **repository.where(),
             )
         head = ManifestHead(digest=digest, media_type=media_type, size=len(answer.body))
-        self._manifests[(key[0], digest)] = (manifest, head)
+        self._manifests[(repository.location, digest)] = (manifest, head)
         return manifest, head
 
     async def platform_images(
@@ -480,7 +485,7 @@ class RegistryClient:
             raise RegistryProtocolError(
                 "a manifest's config has no sha256 digest", **repository.where()
             )
-        key = (repository.base_url + "/" + repository.name, digest)
+        key = (repository.location, digest)
         if key not in self._configs:
             url = f"{repository.base_url}/v2/{repository.name}/blobs/{digest}"
             answer = await self._call(repository, "GET", url, "GET blob", MAX_CONFIG_BYTES)
@@ -579,7 +584,6 @@ class RegistryClient:
                         extensions={"timeout": self._timeout},
                     )
                     response = await self._transport.handle_async_request(request)
-                    response.request = request
                 except httpx.TimeoutException:
                     raise RegistryUnavailable("timed out", **repository.where()) from None
                 except httpx.TransportError as error:

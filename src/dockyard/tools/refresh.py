@@ -16,7 +16,7 @@ import random
 import re
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,6 +75,10 @@ class _Snapshot:
     #: digest -> the trusted images a refresh stored for it (under any tag of the tool; never
     #: those of versions entered by hand)
     images: dict[str, list[PlatformImage]]
+    #: The run this refresh records itself in.
+    run_id: int
+    #: The `next_refresh_at` the run set to hold the tool back from schedulers.
+    hold: datetime
 
 
 @dataclass
@@ -135,22 +139,19 @@ class Refresher:
         `NotFound` when it no longer exists.
         """
         async with self.locks.hold(tool_id):
-            snapshot = await to_thread.run_sync(self._snapshot, tool_id)
-            run_id, hold = await to_thread.run_sync(self._start_run, tool_id, trigger)
+            snapshot = await to_thread.run_sync(self._begin, tool_id, trigger)
             limit = self._host_limits.setdefault(
                 snapshot.host, asyncio.Semaphore(self.tools_per_host)
             )
             async with limit:
-                report = await self._refresh(snapshot, hold, progress)
+                report = await self._refresh(snapshot, progress)
             if self.sources is not None:
                 report.sources = await self.sources.sync(self.sessions, tool_id)
-            await to_thread.run_sync(self._finish_run, run_id, report)
+            await to_thread.run_sync(self._finish_run, snapshot.run_id, report)
             await _emit(progress, {"event": "done", "report": report.as_dict()})
             return report
 
-    async def _refresh(
-        self, snapshot: _Snapshot, hold: datetime, progress: Progress | None
-    ) -> RefreshReport:
+    async def _refresh(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
         tool_id = snapshot.tool_id
         report = RefreshReport(tool_id=tool_id, path=snapshot.path)
         registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
@@ -171,7 +172,7 @@ class Refresher:
             report.status, report.message = "failed", error.message
             report.requests = _delta(before, self.client.stats)
             wait = error.retry_after if isinstance(error, RegistryRateLimited) else None
-            await to_thread.run_sync(self._record_failure, tool_id, hold, error.message, wait)
+            await to_thread.run_sync(self._record_failure, snapshot, error.message, wait)
             await _emit(progress, {"event": "failed", "message": error.message})
             return report
         in_scope = _in_scope(tags, snapshot.tag_pattern)
@@ -182,14 +183,17 @@ class Refresher:
         )
         changed = [r.tag for r in results if r.images is not None and r.error is None]
         pushed = await self.client.push_dates(repository, registry.id, changed)
-        await to_thread.run_sync(self._apply, snapshot, hold, in_scope, results, report, pushed)
+        await to_thread.run_sync(self._apply, snapshot, in_scope, results, report, pushed)
         report.requests = _delta(before, self.client.stats)
         return report
 
     # --- the three steps ----------------------------------------------------------------------
 
-    def _snapshot(self, tool_id: int) -> _Snapshot:
-        with unit_of_work(self.sessions, write=False) as session:
+    def _begin(self, tool_id: int, trigger: str) -> _Snapshot:
+        """What is stored, read in the transaction that records the run and holds the tool
+        back from schedulers while it runs."""
+        hold = utcnow() + DUE_HOLD
+        with unit_of_work(self.sessions) as session:
             tool = session.get(
                 Tool,
                 tool_id,
@@ -198,6 +202,10 @@ class Refresher:
             if tool is None:
                 raise NotFound(f"no tool with id {tool_id}")
             stored = session.scalar(select(ToolCredential).where(ToolCredential.tool_id == tool_id))
+            run = RefreshRun(tool_id=tool_id, trigger=trigger, worker=self.worker)
+            session.add(run)
+            tool.next_refresh_at = hold
+            session.flush()
             return _Snapshot(
                 tool_id=tool.id,
                 path=tool.path,
@@ -218,6 +226,8 @@ class Refresher:
                     for version in tool.versions
                     if version.from_registry and version.digest and _trusted(version)
                 },
+                run_id=run.id,
+                hold=hold,
             )
 
     async def _read_tags(
@@ -272,7 +282,6 @@ class Refresher:
     def _apply(
         self,
         snapshot: _Snapshot,
-        hold: datetime,
         in_scope: list[str],
         results: list[_TagResult],
         report: RefreshReport,
@@ -343,7 +352,7 @@ class Refresher:
                 report.status = "partial"
                 report.message = f"{len(report.problems)} of {report.tags} tags could not be read"
             tool.refresh_message = report.message
-            _schedule_next(tool, hold, self._next_refresh(now))
+            _schedule_next(tool, snapshot.hold, self._next_refresh(now))
             session.flush()
 
     def _remove_gone(self, tool: Tool, present: set[str], report: RefreshReport) -> None:
@@ -360,18 +369,16 @@ class Refresher:
                 "unpublished until a version exists again"
             )
 
-    def _record_failure(
-        self, tool_id: int, hold: datetime, message: str, retry_after: float | None
-    ) -> None:
+    def _record_failure(self, snapshot: _Snapshot, message: str, retry_after: float | None) -> None:
         now = utcnow()
         with unit_of_work(self.sessions) as session:
-            tool = session.get(Tool, tool_id)
+            tool = session.get(Tool, snapshot.tool_id)
             if tool is not None:
                 tool.refresh_status = "failed"
                 tool.refresh_message = message
                 _schedule_next(
                     tool,
-                    hold,
+                    snapshot.hold,
                     now + timedelta(seconds=retry_after)
                     if retry_after is not None
                     else self._next_refresh(now),
@@ -380,18 +387,6 @@ class Refresher:
     def _next_refresh(self, now: datetime) -> datetime:
         spread = self.interval * JITTER
         return now + timedelta(seconds=self.interval + random.uniform(-spread, spread))  # noqa: S311
-
-    def _start_run(self, tool_id: int, trigger: str) -> tuple[int, datetime]:
-        """Record the run and hold the tool back from schedulers while it runs."""
-        hold = utcnow() + DUE_HOLD
-        with unit_of_work(self.sessions) as session:
-            run = RefreshRun(tool_id=tool_id, trigger=trigger, worker=self.worker)
-            session.add(run)
-            tool = session.get(Tool, tool_id)
-            if tool is not None:
-                tool.next_refresh_at = hold
-            session.flush()
-            return run.id, hold
 
     def _finish_run(self, run_id: int, report: RefreshReport) -> None:
         with unit_of_work(self.sessions) as session:
@@ -451,25 +446,15 @@ def _trusted(version: ToolVersion) -> bool:
 
 
 def _platform_image(image: VersionImage) -> PlatformImage:
-    return PlatformImage(
-        digest=image.digest,
-        os=image.os,
-        architecture=image.architecture,
-        variant=image.variant,
-        size=image.size,
-        created=image.created,
-    )
+    return PlatformImage(**{name: getattr(image, name) for name in _IMAGE_FIELDS})
 
 
 def _image(image: PlatformImage) -> VersionImage:
-    return VersionImage(
-        digest=image.digest,
-        os=image.os,
-        architecture=image.architecture,
-        variant=image.variant,
-        size=image.size,
-        created=image.created,
-    )
+    return VersionImage(**asdict(image))
+
+
+#: What a stored image and a read one share, field for field.
+_IMAGE_FIELDS = tuple(f.name for f in fields(PlatformImage))
 
 
 def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -562,16 +562,7 @@ def _images(images: Sequence[ImageSpec]) -> list[VersionImage]:
             )
         if image.size is not None and image.size < 0:
             raise InvalidInput("an image size cannot be negative")
-        result.append(
-            VersionImage(
-                digest=image.digest,
-                os=image.os,
-                architecture=image.architecture,
-                variant=image.variant,
-                size=image.size,
-                created=image.created,
-            )
-        )
+        result.append(VersionImage(**asdict(image)))
     return result
 
 
