@@ -24,6 +24,8 @@ from typing import Any, cast
 import httpcore
 import httpx
 
+#: Seconds a closing connection may take (a TLS goodbye) before its socket is cut.
+CLOSE_WAIT = 1.0
 #: Bytes buffered from a connection before reading from its socket pauses.
 HIGH_WATER = 256 * 1024
 
@@ -48,9 +50,12 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 def _httpx_errors() -> Iterator[None]:
     try:
         yield
-    except httpcore.TimeoutException as error:
-        raise _mapped(error) from error
-    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as error:
+    except (
+        httpcore.TimeoutException,
+        httpcore.NetworkError,
+        httpcore.ProtocolError,
+        httpcore.UnsupportedProtocol,
+    ) as error:
         raise _mapped(error) from error
 
 
@@ -71,8 +76,10 @@ class _Connection(asyncio.Protocol):
         self.error: BaseException | None = None
         self._reading: asyncio.Future[None] | None = None
         self._draining: asyncio.Future[None] | None = None
-        self._paused = False
+        self._writing_paused = False
         self.reading_paused = False
+        #: Set once the socket is closed (a TLS connection closes after its goodbye).
+        self.lost = asyncio.Event()
 
     # --- asyncio's side ---------------------------------------------------------------------
 
@@ -94,15 +101,16 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.error = exc
+        self.lost.set()
         self._wake_reader()
         if self._draining is not None and not self._draining.done():
             self._draining.set_result(None)
 
     def pause_writing(self) -> None:
-        self._paused = True
+        self._writing_paused = True
 
     def resume_writing(self) -> None:
-        self._paused = False
+        self._writing_paused = False
         if self._draining is not None and not self._draining.done():
             self._draining.set_result(None)
 
@@ -120,7 +128,7 @@ class _Connection(asyncio.Protocol):
             self._reading = None
 
     async def drained(self) -> None:
-        if self._paused and not self.closed:
+        if self._writing_paused and not self.closed:
             self._draining = asyncio.get_running_loop().create_future()
             try:
                 await self._draining
@@ -162,9 +170,15 @@ class _Stream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteTimeout("timed out writing to the registry") from None
 
     async def aclose(self) -> None:
-        transport = self._connection.transport
-        if transport is not None:
-            transport.close()
+        connection = self._connection
+        if connection.transport is None or connection.lost.is_set():
+            return
+        connection.transport.close()
+        try:
+            async with asyncio.timeout(CLOSE_WAIT):
+                await connection.lost.wait()
+        except TimeoutError:
+            connection.transport.abort()  # a TLS peer that never answers the goodbye
 
     async def start_tls(
         self,
@@ -292,7 +306,7 @@ class _Pool:
         self._idle: dict[_Key, list[httpcore.AsyncHTTP11Connection]] = {}
         self._open: set[httpcore.AsyncHTTP11Connection] = set()
 
-    async def handle(self, request: httpcore.Request) -> httpcore.Response:
+    async def handle(self, request: httpcore.Request) -> httpx.Response:
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)
         try:
@@ -311,10 +325,10 @@ class _Pool:
             await self._drop(connection)
             self._slots.release()
             raise
-        return httpcore.Response(
-            status=answer.status,
+        return httpx.Response(
+            status_code=answer.status,
             headers=answer.headers,
-            content=_Released(answer.stream, connection, self, key),
+            stream=_Body(answer.stream, connection, self, key),
             extensions=answer.extensions,
         )
 
@@ -366,8 +380,8 @@ class _Pool:
             await self._drop(connection)
 
 
-class _Released:
-    """An answer's body that gives its connection back to the pool once it is closed."""
+class _Body(httpx.AsyncByteStream):
+    """An answer's body, with httpx's errors, that gives its connection back once closed."""
 
     def __init__(
         self, stream: Any, connection: httpcore.AsyncHTTP11Connection, pool: _Pool, key: _Key
@@ -379,31 +393,19 @@ class _Released:
         self._released = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for part in self._stream:
-            yield part
+        with _httpx_errors():
+            async for part in self._stream:
+                yield part
 
     async def aclose(self) -> None:
         if self._released:
             return
         self._released = True
         try:
-            await self._stream.aclose()
+            with _httpx_errors():
+                await self._stream.aclose()
         finally:
             await self._pool.release(self._key, self._connection)
-
-
-class _Body(httpx.AsyncByteStream):
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_errors():
-            async for part in self._stream:
-                yield part
-
-    async def aclose(self) -> None:
-        with _httpx_errors():
-            await self._stream.aclose()
 
 
 class RegistryTransport(httpx.AsyncBaseTransport):
@@ -471,13 +473,7 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             extensions=request.extensions,
         )
         with _httpx_errors():
-            answer = await self._pool.handle(core)
-        return httpx.Response(
-            status_code=answer.status,
-            headers=answer.headers,
-            stream=_Body(answer.stream),
-            extensions=answer.extensions,
-        )
+            return await self._pool.handle(core)
 
     async def aclose(self) -> None:
         await self._pool.aclose()
