@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import hashlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -15,7 +18,7 @@ import pytest
 
 from dockyard.errors import RegistryHostRefused, RegistryUnavailable
 from dockyard.registries.oci import Credentials, HostGuard, RegistryClient, Repository
-from dockyard.registries.transport import HIGH_WATER, RegistryTransport
+from dockyard.registries.transport import HIGH_WATER, AnswerTooLarge, RegistryTransport, Reply
 from tests.access.test_mail import self_signed
 from tests.registries.local_registry import LocalRegistry, digest_of, free_port, run_registry
 from tests.registries.test_oci import OPEN_GUARD
@@ -75,37 +78,24 @@ def test_bodies_larger_than_the_buffer_arrive_whole(open_registry: LocalRegistry
     async def fetch() -> bytes:
         transport = RegistryTransport(max_connections=2)
         try:
-            request = httpx.Request("GET", f"{open_registry.url}/v2/big/blob/blobs/{digest}")
-            response = await transport.handle_async_request(request)
-            await asyncio.sleep(0.2)  # let the socket fill the buffer past its high-water mark
-            body = await response.aread()
-            await response.aclose()
-            return body
+            url = f"{open_registry.url}/v2/big/blob/blobs/{digest}"
+            reply = await transport.fetch("GET", url, {}, limit=len(data), timeout=10)
+            return reply.body
         finally:
             await transport.aclose()
 
     assert asyncio.run(fetch()) == data
 
 
-class HangUpServer:
-    """Answers each request on a connection, then closes connections idle for `idle` seconds."""
+class LoopbackServer:
+    """A TCP server on loopback that gives each connection to `_handle` in a thread of its own."""
 
-    def __init__(
-        self, *, answer: bool = True, close: bool = False, delay: float = 0, idle: float = 0.05
-    ) -> None:
+    def __init__(self) -> None:
         self.connections = 0
-        self.requests = 0
-        self.open = 0
-        self.most_open = 0
-        self._lock = threading.Lock()
-        self.answer = answer
-        self.close_each = close
-        self.delay = delay
-        self.idle = idle
-        self.port = free_port()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
         while True:
@@ -115,6 +105,29 @@ class HangUpServer:
                 return
             self.connections += 1
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+class HangUpServer(LoopbackServer):
+    """Answers each request on a connection, then closes connections idle for `idle` seconds."""
+
+    def __init__(
+        self, *, answer: bool = True, close: bool = False, delay: float = 0, idle: float = 0.05
+    ) -> None:
+        self.requests = 0
+        self.open = 0
+        self.most_open = 0
+        self._lock = threading.Lock()
+        self.answer = answer
+        self.close_each = close
+        self.delay = delay
+        self.idle = idle
+        super().__init__()
 
     def _handle(self, conn: socket.socket) -> None:
         with self._lock:
@@ -154,9 +167,6 @@ class HangUpServer:
                         )
                         if self.close_each:
                             return
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 def lab_repository(port: int) -> Repository:
@@ -343,30 +353,24 @@ def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(
 def test_no_more_connections_than_the_pool_allows_and_a_full_pool_times_out() -> None:
     # No hang-ups here: a server closing an idle connection just as it is reused is a race
     # every keep-alive client can lose, and not what this test is about.
-    server = HangUpServer(delay=0.05, idle=10)
+    server = HangUpServer(delay=0.5, idle=10)
     url = f"http://127.0.0.1:{server.port}/v2/lab/tool/tags/list"
 
     async def scenario() -> None:
         transport = RegistryTransport(max_connections=2)
         try:
 
-            async def one() -> bytes:
-                response = await transport.handle_async_request(httpx.Request("GET", url))
-                body = await response.aread()
-                await response.aclose()
-                return body
+            async def one(timeout: float = 5) -> bytes:
+                reply = await transport.fetch("GET", url, {}, limit=1000, timeout=timeout)
+                return reply.body
 
             assert len(set(await asyncio.gather(*(one() for _ in range(10))))) == 1
-            held = [await transport.handle_async_request(httpx.Request("GET", url)) for _ in "ab"]
-            waiting = httpx.Request("GET", url, extensions={"timeout": {"pool": 0.2}})
+            held = [asyncio.ensure_future(one()) for _ in "ab"]  # both slots, for 0.5 s
+            await asyncio.sleep(0.1)
             with pytest.raises(httpx.PoolTimeout):
-                await transport.handle_async_request(waiting)
-            for response in held:  # read to the end, so their connections are reused
-                await response.aread()
-                await response.aclose()
-            freed = await transport.handle_async_request(httpx.Request("GET", url))
-            await freed.aread()
-            await freed.aclose()
+                await one(timeout=0.2)
+            await asyncio.gather(*held)
+            assert await one()  # a slot is free again
         finally:
             await transport.aclose()
 
@@ -389,3 +393,241 @@ def test_a_server_that_closes_after_each_answer_gets_a_new_connection_each_time(
     finally:
         server.close()
     assert server.connections == 3
+
+
+# --- HTTP/1.1 as registries and the proxies before them speak it --------------------------------
+
+Script = Callable[[int, bytes], "bytes | None"]
+
+
+class ScriptedServer(LoopbackServer):
+    """Answers each request with what `script(number, request)` returns, byte for byte.
+
+    `number` counts requests across connections from 0; `None` closes the connection without
+    an answer. A connection is closed after an answer that says `Connection: close` or has
+    neither a length nor chunks. `after_answer`, if set, is sent on the connection 0.1 s
+    after each answer, for as long as the client reads it (`pushed` counts what it took).
+    """
+
+    def __init__(self, script: Script, *, after_answer: bytes = b"") -> None:
+        self.script = script
+        self.after_answer = after_answer
+        self.requests: list[bytes] = []
+        self.pushed = 0
+        super().__init__()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            buffer = b""
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    try:
+                        data = conn.recv(65536)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    buffer += data
+                request, buffer = buffer.split(b"\r\n\r\n", 1)
+                self.requests.append(request)
+                answer = self.script(len(self.requests) - 1, request)
+                if answer is None:
+                    return
+                conn.sendall(answer)
+                head = answer.split(b"\r\n\r\n", 1)[0].lower()
+                if b"connection: close" in head or not (
+                    b"content-length:" in head or b"transfer-encoding:" in head
+                ):
+                    return
+                if self.after_answer:
+                    self._push(conn)
+                    return
+
+    def _push(self, conn: socket.socket) -> None:
+        time.sleep(0.1)
+        conn.settimeout(0.5)
+        junk = memoryview(self.after_answer)
+        try:
+            while self.pushed < len(junk):
+                self.pushed += conn.send(junk[self.pushed : self.pushed + 65536])
+        except OSError:
+            return  # the client stopped reading: its buffer is full
+
+
+def answer(body: bytes = b"{}", *headers: str, status: str = "200 OK") -> bytes:
+    lines = [f"HTTP/1.1 {status}", *headers]
+    if not any(h.lower().startswith(("content-length", "transfer-encoding")) for h in headers):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+@contextlib.contextmanager
+def scripted(script: Script, **kwargs: bytes) -> Iterator[ScriptedServer]:
+    server = ScriptedServer(script, **kwargs)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def fetch_all(
+    urls: list[str], *, limit: int = 1 << 20, headers: dict[str, str] | None = None
+) -> list[Reply]:
+    async def run() -> list[Reply]:
+        transport = RegistryTransport(max_connections=4)
+        try:
+            return [
+                await transport.fetch("GET", url, headers or {}, limit=limit, timeout=5)
+                for url in urls
+            ]
+        finally:
+            await transport.aclose()
+
+    return asyncio.run(run())
+
+
+def test_chunked_answers_are_joined_and_their_connection_kept() -> None:
+    chunked = answer(
+        b'4;ext=1\r\n{"a"\r\n5\r\n: 1}\n\r\n0\r\nX-Trailer: yes\r\n\r\n',
+        "Transfer-Encoding: chunked",
+    )
+    with scripted(lambda number, request: chunked) as server:
+        replies = fetch_all([server.url + "/v2/"] * 2)
+    assert [reply.body for reply in replies] == [b'{"a": 1}\n'] * 2
+    assert server.connections == 1
+
+
+def raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("deflate", raw_deflate)],
+    ids=["gzip", "deflate", "raw deflate"],
+)
+def test_compressed_answers_are_decoded(encoding: str, compress: Callable[[bytes], bytes]) -> None:
+    data = b'{"tags": ["1.0"]}' * 50
+    body = compress(data)
+    with scripted(lambda number, request: answer(body, f"Content-Encoding: {encoding}")) as server:
+        (reply,) = fetch_all([server.url + "/v2/"])
+    assert reply.body == data
+
+
+def test_an_answer_without_a_length_is_read_to_the_end_of_its_connection() -> None:
+    with scripted(lambda number, request: b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 70000) as server:
+        replies = fetch_all([server.url + "/v2/"] * 2)
+    assert [reply.body for reply in replies] == [b"x" * 70000] * 2
+    assert server.connections == 2
+
+
+def test_interim_answers_are_skipped() -> None:
+    with scripted(
+        lambda number, request: b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b"done")
+    ) as server:
+        (reply,) = fetch_all([server.url + "/v2/"])
+    assert (reply.status, reply.body) == (200, b"done")
+
+
+def test_headers_come_in_lower_case_with_repeats_joined() -> None:
+    with scripted(
+        lambda number, request: answer(
+            b"", 'WWW-Authenticate: Bearer realm="a"', "Link: <b>", "link: <c>", status="401 No"
+        )
+    ) as server:
+        (reply,) = fetch_all([server.url + "/v2/"])
+    assert reply.status == 401
+    assert reply.headers["www-authenticate"] == 'Bearer realm="a"'
+    assert reply.headers["link"] == "<b>, <c>"
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        answer(b"x" * 2000),  # declared too large
+        answer(b"7d0\r\n" + b"x" * 2000 + b"\r\n0\r\n\r\n", "Transfer-Encoding: chunked"),
+        b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 2000,  # to the end of the connection
+        answer(gzip.compress(b"\0" * 1_000_000), "Content-Encoding: gzip"),  # a small bomb
+    ],
+    ids=["content-length", "chunked", "to the end", "gzip"],
+)
+def test_answers_larger_than_the_limit_are_refused(sent: bytes) -> None:
+    with scripted(lambda number, request: sent) as server, pytest.raises(AnswerTooLarge):
+        fetch_all([server.url + "/v2/"], limit=1000)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"ICY 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3, 4\r\n\r\nabcd",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 0\r\n\r\n",
+        answer(b"not gzip", "Content-Encoding: gzip"),
+        answer(b"{}", "Content-Encoding: br"),
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 10\r\n\r\nshort",
+    ],
+    ids=["status line", "length", "chunk size", "header", "gzip", "encoding", "cut short"],
+)
+def test_broken_answers_are_protocol_errors(sent: bytes) -> None:
+    def script(number: int, request: bytes) -> bytes | None:
+        return sent
+
+    with scripted(script) as server, pytest.raises(httpx.RemoteProtocolError):
+        fetch_all([server.url + "/v2/"])
+
+
+def test_a_line_break_in_a_header_is_refused_before_anything_is_sent() -> None:
+    with scripted(lambda number, request: answer()) as server:
+        with pytest.raises(httpx.LocalProtocolError):
+            fetch_all([server.url + "/v2/"], headers={"Authorization": "Bearer x\r\nX-Evil: 1"})
+        assert server.connections == 0
+
+
+def test_the_request_target_is_percent_encoded_and_the_host_named() -> None:
+    with scripted(lambda number, request: answer()) as server:
+        fetch_all([server.url + "/v2/a b/tags/list?n=1&last=x y#frag"])
+    request_line, host = server.requests[0].decode().split("\r\n")[:2]
+    assert request_line == "GET /v2/a%20b/tags/list?n=1&last=x%20y HTTP/1.1"
+    assert host == f"Host: 127.0.0.1:{server.port}"
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_and_the_request_sent_again() -> None:
+    # The second request arrives on the kept connection, which the server then closes
+    # without answering (it had decided to close just as the request came).
+    def script(number: int, request: bytes) -> bytes | None:
+        return None if number == 1 else answer(b"%d" % number)
+
+    with scripted(script) as server:
+        replies = fetch_all([server.url + "/v2/"] * 2)
+    assert [reply.body for reply in replies] == [b"0", b"2"]
+    assert server.connections == 2
+
+
+def test_a_fresh_connection_dropped_without_an_answer_is_an_error() -> None:
+    with scripted(lambda number, request: None) as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            fetch_all([server.url + "/v2/"])
+        assert server.connections == 1  # not sent again: the connection was new
+
+
+def test_an_idle_connection_stops_reading_what_the_server_pushes_and_is_not_reused() -> None:
+    junk = b"j" * (64 * 1024 * 1024)
+    with scripted(lambda number, request: answer(b"first"), after_answer=junk) as server:
+
+        async def run() -> list[bytes]:
+            transport = RegistryTransport(max_connections=4)
+            try:
+                first = await transport.fetch("GET", server.url, {}, limit=100, timeout=5)
+                await asyncio.sleep(1.0)  # the server pushes junk on the idle connection
+                second = await transport.fetch("GET", server.url, {}, limit=100, timeout=5)
+                return [first.body, second.body]
+            finally:
+                await transport.aclose()
+
+        assert asyncio.run(run()) == [b"first", b"first"]
+    assert server.connections == 2
+    # Reading paused at the high-water mark: only what the kernel's buffers hold more went.
+    assert HIGH_WATER <= server.pushed < len(junk) // 4

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import functools
 import hashlib
 import ipaddress
 import json
@@ -22,7 +23,7 @@ import re
 import socket
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -41,7 +42,12 @@ from dockyard.errors import (
     RegistryUnavailable,
     UnsupportedManifest,
 )
-from dockyard.registries.transport import RegistryTransport
+from dockyard.registries.transport import (
+    AnswerTooLarge,
+    Fetch,
+    RegistryTransport,
+    fetch_with,
+)
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -148,7 +154,7 @@ class _Challenge:
 @dataclass
 class _Answer:
     status: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]
     body: bytes
     url: str
 
@@ -279,7 +285,7 @@ class RegistryClient:
         self,
         *,
         guard: HostGuard | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: RegistryTransport | httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         max_wait: float = 60.0,
         retries: int = 2,
@@ -290,10 +296,17 @@ class RegistryClient:
         self.guard = guard or HostGuard()
         # The transport is called directly: httpx's client adds cookies, auth and redirect
         # handling that this client does itself (or must not do), at a cost per request.
-        self._transport = transport or RegistryTransport(
-            max_connections=MAX_CONNECTIONS, on_connect=self.guard.check_peer
+        # Another httpx transport (tests' mocks) is used through the same call.
+        self._transport: RegistryTransport | httpx.AsyncBaseTransport = (
+            transport
+            or RegistryTransport(max_connections=MAX_CONNECTIONS, on_connect=self.guard.check_peer)
         )
-        self._timeout = httpx.Timeout(timeout).as_dict()
+        self._send: Fetch = (
+            self._transport.fetch
+            if isinstance(self._transport, RegistryTransport)
+            else functools.partial(fetch_with, self._transport)
+        )
+        self._timeout = timeout
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.max_wait = max_wait
         self.retries = retries
@@ -577,35 +590,30 @@ class RegistryClient:
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             async with self._in_flight:
                 try:
-                    request = httpx.Request(
+                    reply = await self._send(
                         method,
                         url,
-                        headers={**DEFAULT_HEADERS, **headers},
-                        extensions={"timeout": self._timeout},
+                        {**DEFAULT_HEADERS, **headers},
+                        limit=0 if method == "HEAD" else limit,
+                        timeout=self._timeout,
                     )
-                    response = await self._transport.handle_async_request(request)
+                except AnswerTooLarge as error:
+                    size = f"of {error.declared:,} bytes " if error.declared is not None else ""
+                    raise RegistryProtocolError(
+                        f"an answer {size}is larger than the {error.limit:,} bytes dockyard reads",
+                        **repository.where(),
+                    ) from None
                 except httpx.TimeoutException:
                     raise RegistryUnavailable("timed out", **repository.where()) from None
                 except httpx.TransportError as error:
                     raise RegistryUnavailable(
                         f"unreachable ({type(error).__name__})", **repository.where()
                     ) from None
-                try:
-                    redirect = response.status_code in (301, 302, 303, 307, 308)
-                    if redirect and "location" in response.headers:
-                        url = urljoin(url, response.headers["location"])
-                        method = "GET" if response.status_code == 303 else method
-                        continue
-                    if method == "HEAD":
-                        # Read the (empty) body too: a connection whose answer was not read
-                        # to its end is closed instead of kept, and the next request reconnects.
-                        await response.aread()
-                        body = b""
-                    else:
-                        body = await _read_capped(response, limit, repository)
-                finally:
-                    await response.aclose()
-            return _Answer(response.status_code, response.headers, body, url)
+            if reply.status in (301, 302, 303, 307, 308) and "location" in reply.headers:
+                url = urljoin(url, reply.headers["location"])
+                method = "GET" if reply.status == 303 else method
+                continue
+            return _Answer(reply.status, reply.headers, reply.body, url)
         raise RegistryProtocolError(f"more than {MAX_REDIRECTS} redirects", **repository.where())
 
     async def push_dates(
@@ -812,25 +820,6 @@ class RegistryClient:
 def _basic(credentials: Credentials) -> str:
     pair = f"{credentials.username}:{credentials.password}".encode()
     return "Basic " + base64.b64encode(pair).decode("ascii")
-
-
-async def _read_capped(response: httpx.Response, limit: int, repository: Repository) -> bytes:
-    declared = _int(response.headers.get("content-length"))
-    if declared is not None and declared > limit:
-        raise RegistryProtocolError(
-            f"an answer of {declared:,} bytes is larger than the {limit:,} dockyard reads",
-            **repository.where(),
-        )
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in response.aiter_bytes():
-        total += len(chunk)
-        if total > limit:
-            raise RegistryProtocolError(
-                f"an answer larger than the {limit:,} bytes dockyard reads", **repository.where()
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')

@@ -1,85 +1,108 @@
-"""The registry client's HTTP transport: httpcore's HTTP/1.1 connections on asyncio sockets.
+"""The registry client's HTTP: GET and HEAD over HTTP/1.1 of its own, on asyncio sockets.
 
-httpx's default transport reaches its sockets through anyio, and httpcore's pool asks every
-pooled connection, on every request, whether its socket has become readable (the server
-hung up). Through anyio that question costs a `poll` and a `getpeername` system call per
-connection per request, a cost that grows with the pool and dominated a refresh's profile;
-the pool's own anyio locks and cancel scopes came next. Here each connection is an
-`asyncio.Protocol` that already knows whether bytes or an EOF arrived, so the same question
-is a look at its buffer, and the pool is a list of idle connections per origin behind a
-fixed number of slots. HTTP itself (h11, keep-alive expiry, `Connection: close`) stays in
-httpcore's `AsyncHTTP11Connection`, TLS settings are httpx's, and httpcore's errors are
-mapped to httpx's as httpx's own transport maps them.
+A refresh is thousands of small GETs and HEADs to a few hosts, each answered with a few
+kilobytes of JSON. Through httpx, every one of them built httpx's Request and Response,
+went through httpcore's connection and pool and h11's state machine, and read its body as a
+stream: together more CPU per request than the registry itself spent answering it on the
+benchmark's machine (docs/benchmarks.md). The client needs much less: send a request
+without a body, read one answer whole (capped and decoded), keep the connection if the
+server allows. `RegistryTransport.fetch` does exactly that, and nothing more:
+
+- each connection is an `asyncio.Protocol` that buffers what arrives (reading pauses past
+  `HIGH_WATER` until the buffer is read), so asking whether an idle connection was closed
+  by the server is a look at its buffer;
+- the pool is a list of idle connections per origin behind `max_connections` slots, with
+  keep-alive expiry, and a request on a reused connection that the server had closed is
+  sent again once on a new connection (only GET and HEAD, which are safe to repeat);
+- answers are framed by `Content-Length`, chunked `Transfer-Encoding` or the connection's
+  end, refused past the caller's limit (also after gzip or deflate decoding, so a small
+  compressed answer cannot expand without bound), and their headers come as a dict;
+- TLS is verified as httpx does (its default context, `SSL_CERT_FILE`), and errors are
+  httpx's own exception types, so callers handle both paths alike.
+
+`fetch_with` gives the same `Reply` through any httpx transport: the environment's
+proxies go through httpx's proxy transport that way, and tests use `httpx.MockTransport`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import re
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import Any, cast
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, cast
+from urllib.parse import quote, urlsplit
 
-import httpcore
 import httpx
 
 #: Seconds a closing connection may take (a TLS goodbye) before its socket is cut.
 CLOSE_WAIT = 1.0
 #: Bytes buffered from a connection before reading from its socket pauses.
 HIGH_WATER = 256 * 1024
+#: The most an answer's status line and headers may take.
+MAX_HEAD_BYTES = 64 * 1024
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Characters left as they are in a request's path and query; others are percent-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=%~-._"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_FORBIDDEN_IN_HEADER = re.compile(r"[\r\n\0]")
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
 
-_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-)
+#: Called with (host, port, address reached) for every new connection; raising refuses it.
+ConnectCheck = Callable[[str, int, str], None]
 
 
-@contextlib.contextmanager
-def _httpx_errors() -> Iterator[None]:
-    try:
-        yield
-    except (
-        httpcore.TimeoutException,
-        httpcore.NetworkError,
-        httpcore.ProtocolError,
-        httpcore.UnsupportedProtocol,
-    ) as error:
-        raise _mapped(error) from error
+@dataclass(slots=True)
+class Reply:
+    """An answer read whole: header names in lower case, repeated headers joined by ", "."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
 
 
-def _mapped(error: Exception) -> httpx.TransportError:
-    for source, target in _ERRORS:
-        if isinstance(error, source):
-            return target(str(error))
-    return httpx.TransportError(str(error))
+class Fetch(Protocol):
+    """`RegistryTransport.fetch`'s signature, which `fetch_with` also offers."""
+
+    def __call__(
+        self, method: str, url: str, headers: Mapping[str, str], *, limit: int, timeout: float
+    ) -> Awaitable[Reply]: ...
+
+
+class AnswerTooLarge(Exception):
+    """The answer (as declared, as sent, or once decoded) is larger than the caller reads."""
+
+    def __init__(self, limit: int, declared: int | None = None) -> None:
+        super().__init__(limit, declared)
+        self.limit = limit
+        self.declared = declared
+
+
+class _Stale(Exception):
+    """A reused connection turned out closed before any byte of the answer arrived."""
 
 
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection's bytes, as they arrive."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_lost: Callable[[_Connection], None]) -> None:
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
+        #: The server's end came (EOF), or the connection is gone.
         self.closed = False
         self.error: BaseException | None = None
-        self._reading: asyncio.Future[None] | None = None
-        self._draining: asyncio.Future[None] | None = None
-        self._writing_paused = False
-        self.reading_paused = False
         #: Set once the socket is closed (a TLS connection closes after its goodbye).
         self.lost = asyncio.Event()
+        #: When the connection was last put back idle (the loop's clock).
+        self.idle_since = 0.0
+        self._on_lost = on_lost
+        self._waiter: asyncio.Future[None] | None = None
+        self._draining: asyncio.Future[None] | None = None
+        self._writing_paused = False
+        self._reading_paused = False
 
     # --- asyncio's side ---------------------------------------------------------------------
 
@@ -88,21 +111,23 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        if len(self.buffer) > HIGH_WATER and self.transport is not None:
+        if len(self.buffer) > HIGH_WATER and not self._reading_paused:
+            assert self.transport is not None
             self.transport.pause_reading()
-            self.reading_paused = True
-        self._wake_reader()
+            self._reading_paused = True
+        self._wake()
 
     def eof_received(self) -> bool:
         self.closed = True
-        self._wake_reader()
+        self._wake()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.error = exc
         self.lost.set()
-        self._wake_reader()
+        self._on_lost(self)
+        self._wake()
         if self._draining is not None and not self._draining.done():
             self._draining.set_result(None)
 
@@ -114,302 +139,243 @@ class _Connection(asyncio.Protocol):
         if self._draining is not None and not self._draining.done():
             self._draining.set_result(None)
 
-    def _wake_reader(self) -> None:
-        if self._reading is not None and not self._reading.done():
-            self._reading.set_result(None)
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
-    # --- httpcore's side --------------------------------------------------------------------
+    # --- the reader's side ------------------------------------------------------------------
 
-    async def wait_readable(self) -> None:
-        self._reading = asyncio.get_running_loop().create_future()
-        try:
-            await self._reading
-        finally:
-            self._reading = None
+    def usable(self) -> bool:
+        """True for an idle connection the server has neither closed nor written to."""
+        return not self.closed and not self.buffer
 
-    async def drained(self) -> None:
+    async def send(self, data: bytes, timeout: float) -> None:
+        transport = self.transport
+        if self.closed or transport is None or transport.is_closing():
+            raise _Stale
+        transport.write(data)
         if self._writing_paused and not self.closed:
             self._draining = asyncio.get_running_loop().create_future()
             try:
-                await self._draining
+                async with asyncio.timeout(timeout):
+                    await self._draining
+            except TimeoutError:
+                raise httpx.WriteTimeout("timed out writing to the registry") from None
             finally:
                 self._draining = None
 
+    async def wait(self, timeout: float) -> None:
+        """Until more bytes arrive or the connection ends; `ReadTimeout` after `timeout`."""
+        if self.closed:
+            if self.error is not None:
+                raise httpx.ReadError(str(self.error) or type(self.error).__name__)
+            raise httpx.RemoteProtocolError("the server closed the connection mid-answer")
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _time_out, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
-class _Stream(httpcore.AsyncNetworkStream):
-    def __init__(self, connection: _Connection) -> None:
-        self._connection = connection
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        connection = self._connection
-        if not connection.buffer and not connection.closed:
-            try:
-                async with asyncio.timeout(timeout):
-                    await connection.wait_readable()
-            except TimeoutError:
-                raise httpcore.ReadTimeout("timed out reading from the registry") from None
-        if not connection.buffer and connection.error is not None:
-            raise httpcore.ReadError(str(connection.error) or type(connection.error).__name__)
-        data = bytes(connection.buffer[:max_bytes])
-        del connection.buffer[:max_bytes]
-        if connection.reading_paused and len(connection.buffer) <= HIGH_WATER // 4:
-            connection.reading_paused = False
-            if connection.transport is not None and not connection.closed:
-                connection.transport.resume_reading()
+    def take(self, size: int) -> bytes:
+        """Up to `size` buffered bytes, removed from the buffer."""
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        if self._reading_paused and len(self.buffer) <= HIGH_WATER // 4 and not self.closed:
+            self._reading_paused = False
+            assert self.transport is not None
+            self.transport.resume_reading()
         return data
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        connection = self._connection
-        if connection.closed or connection.transport is None or connection.transport.is_closing():
-            raise httpcore.WriteError("the connection is closed")
-        connection.transport.write(buffer)
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+def _time_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(httpx.ReadTimeout("timed out reading from the registry"))
+
+
+# --- reading an answer ------------------------------------------------------------------------
+
+
+async def _read_head(connection: _Connection, timeout: float, reused: bool) -> bytes:
+    while True:
+        end = connection.buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            head = connection.take(end + 4)
+            return head[:end]
+        if len(connection.buffer) > MAX_HEAD_BYTES:
+            raise httpx.RemoteProtocolError("the answer's headers are too large")
+        if connection.closed and reused and not connection.buffer:
+            raise _Stale
+        await connection.wait(timeout)
+
+
+def _parse_head(head: bytes) -> tuple[int, bool, dict[str, str]]:
+    """The status, whether the server speaks HTTP/1.1, and the headers."""
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        text = head.decode("utf-8", "replace")
+    lines = text.split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code = rest[:3]
+    if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
+        raise httpx.RemoteProtocolError("the server's answer is not HTTP/1.x")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or " " in name or "\t" in name:
+            raise httpx.RemoteProtocolError("the server's answer has a malformed header line")
+        name = name.lower()
+        value = value.strip(" \t")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return int(code), version == "HTTP/1.1", headers
+
+
+async def _read_exact(connection: _Connection, size: int, timeout: float) -> bytes:
+    buffer = connection.buffer
+    if len(buffer) >= size:
+        return connection.take(size)
+    parts: list[bytes] = []
+    while size:
+        if buffer:
+            part = connection.take(size)
+            parts.append(part)
+            size -= len(part)
+        else:
+            await connection.wait(timeout)
+    return b"".join(parts)
+
+
+async def _read_line(connection: _Connection, timeout: float) -> bytes:
+    while True:
+        end = connection.buffer.find(b"\r\n")
+        if end >= 0:
+            return connection.take(end + 2)[:end]
+        if len(connection.buffer) > MAX_HEAD_BYTES:
+            raise httpx.RemoteProtocolError("a chunk's header line is too long")
+        await connection.wait(timeout)
+
+
+async def _read_chunked(connection: _Connection, limit: int, timeout: float) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = await _read_line(connection, timeout)
+        size_text = line.split(b";", 1)[0].strip()
         try:
-            async with asyncio.timeout(timeout):
-                await connection.drained()
-        except TimeoutError:
-            raise httpcore.WriteTimeout("timed out writing to the registry") from None
-
-    async def aclose(self) -> None:
-        connection = self._connection
-        if connection.transport is None or connection.lost.is_set():
-            return
-        connection.transport.close()
-        try:
-            async with asyncio.timeout(CLOSE_WAIT):
-                await connection.lost.wait()
-        except TimeoutError:
-            connection.transport.abort()  # a TLS peer that never answers the goodbye
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        connection = self._connection
-        assert connection.transport is not None
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                secured = await loop.start_tls(
-                    connection.transport,
-                    connection,
-                    ssl_context,
-                    server_hostname=server_hostname,
-                )
-        except TimeoutError:
-            connection.transport.close()
-            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
-        except (OSError, ssl.SSLError) as error:
-            connection.transport.close()
-            raise httpcore.ConnectError(str(error)) from error
-        connection.transport = cast(asyncio.Transport, secured)
-        return self
-
-    def get_extra_info(self, info: str) -> Any:
-        connection = self._connection
-        if info == "is_readable":
-            # An idle connection with bytes or an EOF waiting was closed or broken by the server.
-            return bool(connection.buffer) or connection.closed
-        transport = connection.transport
-        if transport is None:
-            return None
-        if info == "ssl_object":
-            return transport.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return transport.get_extra_info("sockname")
-        if info == "server_addr":
-            return transport.get_extra_info("peername")
-        if info == "socket":
-            return transport.get_extra_info("socket")
-        return None
+            size = int(size_text, 16)
+        except ValueError:
+            raise httpx.RemoteProtocolError("a malformed chunk size") from None
+        if size == 0:
+            while await _read_line(connection, timeout):  # trailers, up to the empty line
+                pass
+            return b"".join(parts)
+        total += size
+        if total > limit:
+            raise AnswerTooLarge(limit)
+        parts.append(await _read_exact(connection, size, timeout))
+        if await _read_exact(connection, 2, timeout) != b"\r\n":
+            raise httpx.RemoteProtocolError("a chunk does not end where its size says")
 
 
-#: Called with (host, port, address reached) for every new connection; raising refuses it.
-ConnectCheck = Callable[[str, int, str], None]
+async def _read_to_end(connection: _Connection, limit: int, timeout: float) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        if connection.buffer:
+            part = connection.take(len(connection.buffer))
+            total += len(part)
+            if total > limit:
+                raise AnswerTooLarge(limit)
+            parts.append(part)
+        elif connection.closed:
+            return b"".join(parts)
+        else:
+            await connection.wait(timeout)
 
 
-class _Backend(httpcore.AsyncNetworkBackend):
-    def __init__(self, on_connect: ConnectCheck | None) -> None:
-        self._on_connect = on_connect
+def _content_length(value: str) -> int:
+    values = {part.strip() for part in value.split(",")}
+    if len(values) != 1 or not (text := values.pop()).isdigit():
+        raise httpx.RemoteProtocolError(f"the answer has an invalid Content-Length {value!r}")
+    return int(text)
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        connection = _Connection()
-        try:
-            async with asyncio.timeout(timeout):
-                await loop.create_connection(
-                    lambda: connection,
-                    host,
-                    port,
-                    local_addr=(local_address, 0) if local_address else None,
-                )
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
-        except OSError as error:
-            raise httpcore.ConnectError(str(error) or type(error).__name__) from error
-        assert connection.transport is not None
-        if self._on_connect is not None:
+
+def _decoded(body: bytes, encodings: str, limit: int) -> bytes:
+    """`body` with its content codings (gzip, deflate) undone, at most `limit` bytes."""
+    for coding in reversed([part.strip().lower() for part in encodings.split(",")]):
+        if coding in ("", "identity"):
+            continue
+        if coding in ("gzip", "x-gzip"):
+            attempts = [zlib.MAX_WBITS | 16]
+        elif coding == "deflate":
+            attempts = [zlib.MAX_WBITS, -zlib.MAX_WBITS]  # zlib-wrapped, or raw as some send
+        else:
+            raise httpx.RemoteProtocolError(f"the answer uses unsupported encoding {coding!r}")
+        for wbits in attempts:
+            decompressor = zlib.decompressobj(wbits)
             try:
-                self._on_connect(host, port, connection.transport.get_extra_info("peername")[0])
-            except BaseException:
-                connection.transport.close()
-                raise
-        sock = connection.transport.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        return _Stream(connection)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("registries are reached over TCP")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+                decoded = decompressor.decompress(body, limit + 1)
+            except zlib.error:
+                if wbits == attempts[-1]:
+                    raise httpx.RemoteProtocolError(
+                        f"the answer's {coding} content cannot be decoded"
+                    ) from None
+                continue
+            if len(decoded) > limit or decompressor.unconsumed_tail:
+                raise AnswerTooLarge(limit)
+            body = decoded
+            break
+    return body
 
 
-_Key = tuple[bytes, bytes, int]
+async def _read_answer(
+    connection: _Connection, method: str, limit: int, timeout: float, reused: bool
+) -> tuple[Reply, bool]:
+    """The answer and whether the connection can carry another request."""
+    while True:
+        status, http11, headers = _parse_head(await _read_head(connection, timeout, reused))
+        if status == 101 or not 100 <= status < 200:
+            break
+        reused = False  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+    if status == 101:
+        raise httpx.RemoteProtocolError("the server switched protocols")
+    reusable = http11 and "close" not in headers.get("connection", "").lower()
+    if method == "HEAD" or status in (204, 304):
+        body = b""
+    elif "transfer-encoding" in headers:
+        if headers["transfer-encoding"].lower().rsplit(",", 1)[-1].strip() != "chunked":
+            raise httpx.RemoteProtocolError("the answer uses an unsupported transfer encoding")
+        body = await _read_chunked(connection, limit, timeout)
+    elif "content-length" in headers:
+        length = _content_length(headers["content-length"])
+        if length > limit:
+            raise AnswerTooLarge(limit, length)
+        body = await _read_exact(connection, length, timeout)
+    else:
+        body = await _read_to_end(connection, limit, timeout)
+        reusable = False
+    encodings = headers.get("content-encoding")
+    if encodings and body:
+        body = _decoded(body, encodings, limit)
+    return Reply(status, headers, body), reusable
 
 
-class _Pool:
-    """Keep-alive HTTP/1.1 connections per origin, each reused once its answer was read.
-
-    httpcore's own pool re-examines every connection under anyio locks and cancel scopes on
-    each request and each answer's end (a fifth of a refresh's CPU). Here a request takes one
-    of `size` slots until its answer is closed, so there are never more than `size`
-    connections, and the pool is a list of idle connections per origin. The connections
-    themselves are httpcore's (h11, keep-alive expiry, a server's `Connection: close`).
-    """
-
-    def __init__(
-        self,
-        backend: httpcore.AsyncNetworkBackend,
-        context: ssl.SSLContext,
-        keepalive: float,
-        size: int,
-    ) -> None:
-        self._backend = backend
-        self._context = context
-        self._keepalive = keepalive
-        self._slots = asyncio.Semaphore(size)
-        self._idle: dict[_Key, list[httpcore.AsyncHTTP11Connection]] = {}
-        self._open: set[httpcore.AsyncHTTP11Connection] = set()
-
-    async def handle(self, request: httpcore.Request) -> httpx.Response:
-        origin = request.url.origin
-        key = (origin.scheme, origin.host, origin.port)
-        try:
-            async with asyncio.timeout(request.extensions.get("timeout", {}).get("pool")):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpcore.PoolTimeout("every connection to registries is busy") from None
-        try:
-            connection = await self._idle_connection(key) or await self._connect(origin, request)
-        except BaseException:
-            self._slots.release()
-            raise
-        try:
-            answer = await connection.handle_async_request(request)
-        except BaseException:
-            await self._drop(connection)
-            self._slots.release()
-            raise
-        return httpx.Response(
-            status_code=answer.status,
-            headers=answer.headers,
-            stream=_Body(answer.stream, connection, self, key),
-            extensions=answer.extensions,
-        )
-
-    async def _idle_connection(self, key: _Key) -> httpcore.AsyncHTTP11Connection | None:
-        idle = self._idle.get(key)
-        while idle:
-            connection = idle.pop()
-            if connection.is_idle() and not connection.has_expired():
-                return connection
-            await self._drop(connection)
-        return None
-
-    async def _connect(
-        self, origin: httpcore.Origin, request: httpcore.Request
-    ) -> httpcore.AsyncHTTP11Connection:
-        timeout = request.extensions.get("timeout", {}).get("connect")
-        host = origin.host.decode("ascii")
-        stream = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
-        if origin.scheme == b"https":
-            try:
-                stream = await stream.start_tls(
-                    self._context, server_hostname=host, timeout=timeout
-                )
-            except BaseException:
-                await stream.aclose()
-                raise
-        connection = httpcore.AsyncHTTP11Connection(
-            origin=origin, stream=stream, keepalive_expiry=self._keepalive
-        )
-        self._open.add(connection)
-        return connection
-
-    async def release(self, key: _Key, connection: httpcore.AsyncHTTP11Connection) -> None:
-        try:
-            if connection.is_idle():
-                self._idle.setdefault(key, []).append(connection)
-            else:
-                await self._drop(connection)
-        finally:
-            self._slots.release()
-
-    async def _drop(self, connection: httpcore.AsyncHTTP11Connection) -> None:
-        self._open.discard(connection)
-        await connection.aclose()
-
-    async def aclose(self) -> None:
-        self._idle.clear()
-        for connection in list(self._open):
-            await self._drop(connection)
+# --- the transport ----------------------------------------------------------------------------
 
 
-class _Body(httpx.AsyncByteStream):
-    """An answer's body, with httpx's errors, that gives its connection back once closed."""
-
-    def __init__(
-        self, stream: Any, connection: httpcore.AsyncHTTP11Connection, pool: _Pool, key: _Key
-    ) -> None:
-        self._stream = stream
-        self._connection = connection
-        self._pool = pool
-        self._key = key
-        self._released = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_errors():
-            async for part in self._stream:
-                yield part
-
-    async def aclose(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        try:
-            with _httpx_errors():
-                await self._stream.aclose()
-        finally:
-            await self._pool.release(self._key, self._connection)
+_Origin = tuple[str, str, int]
 
 
-class RegistryTransport(httpx.AsyncBaseTransport):
-    """`_Pool` over `_Backend`, at most `max_connections` at once; TLS verified as httpx does.
+class RegistryTransport:
+    """GET and HEAD to registries, at most `max_connections` at once; TLS verified as httpx
+    does.
 
     `on_connect` sees the address each new connection reached before any byte is sent.
     Requests for which the environment names a proxy (`HTTPS_PROXY`, `HTTP_PROXY`,
@@ -431,51 +397,208 @@ class RegistryTransport(httpx.AsyncBaseTransport):
             if isinstance(verify, ssl.SSLContext)
             else httpx.create_ssl_context(verify=verify)
         )
+        context.set_alpn_protocols(["http/1.1"])
         self._context = context
         self._max_connections = max_connections
+        self._keepalive = keepalive_expiry
+        self._on_connect = on_connect
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: dict[_Origin, list[_Connection]] = {}
+        #: Every connection whose socket is not closed yet, idle, busy or closing.
+        self._open: set[_Connection] = set()
         self._proxies = urllib.request.getproxies_environment()
         self._through_proxy: dict[str, httpx.AsyncHTTPTransport] = {}
-        context.set_alpn_protocols(["http/1.1"])
-        self._pool = _Pool(_Backend(on_connect), context, keepalive_expiry, max_connections)
 
-    def _proxy_for(self, url: httpx.URL) -> str | None:
+    async def fetch(
+        self, method: str, url: str, headers: Mapping[str, str], *, limit: int, timeout: float
+    ) -> Reply:
+        """Send a request without a body and read its answer whole, at most `limit` bytes.
+
+        Raises httpx's `TransportError`s (timeouts, unreachable hosts, protocol errors),
+        `AnswerTooLarge`, and whatever `on_connect` raises.
+        """
+        parts = urlsplit(url)
+        scheme = parts.scheme
+        if scheme not in DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"registries are reached over HTTP(S), not {scheme!r}")
+        host = parts.hostname
+        try:
+            port = parts.port or DEFAULT_PORTS[scheme]
+        except ValueError:
+            raise httpx.LocalProtocolError("the address has an invalid port") from None
+        if not host:
+            raise httpx.LocalProtocolError("the address names no host")
+        proxy = self._proxy_for(scheme, host)
+        if proxy is not None:
+            return await fetch_with(
+                self._proxy_transport(proxy), method, url, headers, limit=limit, timeout=timeout
+            )
+        request = _request_bytes(method, parts.path, parts.query, parts.netloc, headers)
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("every connection to registries is busy") from None
+        else:
+            await self._slots.acquire()
+        try:
+            origin = (scheme, host, port)
+            fresh = False
+            while True:
+                connection = None if fresh else self._idle_connection(origin)
+                reused = connection is not None
+                if connection is None:
+                    connection = await self._connect(scheme, host, port, timeout)
+                try:
+                    await connection.send(request, timeout)
+                    reply, reusable = await _read_answer(
+                        connection, method, limit, timeout, reused and method in _SAFE_METHODS
+                    )
+                except _Stale:
+                    connection.close()
+                    if reused:
+                        fresh = True  # sent again, once, on a new connection
+                        continue
+                    raise httpx.RemoteProtocolError("the server closed the connection") from None
+                except BaseException:
+                    connection.close()
+                    raise
+                if reusable and connection.usable():
+                    connection.idle_since = asyncio.get_running_loop().time()
+                    self._idle.setdefault(origin, []).append(connection)
+                else:
+                    connection.close()
+                return reply
+        finally:
+            self._slots.release()
+
+    def _idle_connection(self, origin: _Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        if not idle:
+            return None
+        now = asyncio.get_running_loop().time()
+        while idle:
+            connection = idle.pop()
+            if connection.usable() and now - connection.idle_since < self._keepalive:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, scheme: str, host: str, port: int, timeout: float) -> _Connection:
+        loop = asyncio.get_running_loop()
+        connection = _Connection(self._open.discard)
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(lambda: connection, host, port)
+                assert connection.transport is not None
+                self._open.add(connection)
+                if self._on_connect is not None:
+                    self._on_connect(host, port, connection.transport.get_extra_info("peername")[0])
+                if scheme == "https":
+                    secured = await loop.start_tls(
+                        connection.transport, connection, self._context, server_hostname=host
+                    )
+                    connection.transport = cast(asyncio.Transport, secured)
+        except BaseException as error:
+            # A connection that failed is closed and not waited for (a failed TLS handshake
+            # hands the socket to asyncio's TLS layer, which closes it).
+            connection.close()
+            self._open.discard(connection)
+            if isinstance(error, TimeoutError):
+                raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+            if isinstance(error, OSError):  # ssl.SSLError among them: an untrusted certificate
+                raise httpx.ConnectError(str(error) or type(error).__name__) from error
+            raise
+        return connection
+
+    def _proxy_for(self, scheme: str, host: str) -> str | None:
         if not self._proxies:
             return None
-        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-        if not proxy or urllib.request.proxy_bypass(url.host):
+        proxy = self._proxies.get(scheme) or self._proxies.get("all")
+        if not proxy or urllib.request.proxy_bypass(host):
             return None
         return proxy
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        proxy = self._proxy_for(request.url)
-        if proxy is not None:
-            if proxy not in self._through_proxy:
-                self._through_proxy[proxy] = httpx.AsyncHTTPTransport(
-                    verify=self._context,
-                    proxy=proxy,
-                    limits=httpx.Limits(
-                        max_connections=self._max_connections,
-                        max_keepalive_connections=self._max_connections,
-                    ),
-                )
-            return await self._through_proxy[proxy].handle_async_request(request)
-        core = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        with _httpx_errors():
-            return await self._pool.handle(core)
+    def _proxy_transport(self, proxy: str) -> httpx.AsyncHTTPTransport:
+        if proxy not in self._through_proxy:
+            self._through_proxy[proxy] = httpx.AsyncHTTPTransport(
+                verify=self._context,
+                proxy=proxy,
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_connections,
+                ),
+            )
+        return self._through_proxy[proxy]
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        """Close every connection, waiting up to `CLOSE_WAIT` for TLS goodbyes."""
+        self._idle.clear()
+        closing = list(self._open)
+        for connection in closing:
+            connection.close()
+        if closing:
+            waits = {asyncio.ensure_future(c.lost.wait()): c for c in closing}
+            _, pending = await asyncio.wait(waits, timeout=CLOSE_WAIT)
+            for task in pending:
+                connection = waits[task]
+                if connection.transport is not None:
+                    connection.transport.abort()  # a TLS peer that never answered the goodbye
+            if pending:
+                _, stuck = await asyncio.wait(pending, timeout=CLOSE_WAIT)
+                for task in stuck:
+                    task.cancel()
         for transport in self._through_proxy.values():
             await transport.aclose()
+
+
+def _request_bytes(
+    method: str, path: str, query: str, netloc: str, headers: Mapping[str, str]
+) -> bytes:
+    target = quote(path or "/", safe=_PATH_SAFE)
+    if query:
+        target += "?" + quote(query, safe=_QUERY_SAFE)
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {netloc.rpartition('@')[2]}"]
+    for name, value in headers.items():
+        if _FORBIDDEN_IN_HEADER.search(name) or _FORBIDDEN_IN_HEADER.search(value):
+            raise httpx.LocalProtocolError(f"the {name!r} header holds a line break")
+        lines.append(f"{name}: {value}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode()
+
+
+async def fetch_with(
+    transport: httpx.AsyncBaseTransport,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    limit: int,
+    timeout: float,
+) -> Reply:
+    """`RegistryTransport.fetch` through any httpx transport (a proxy's, a test's mock)."""
+    request = httpx.Request(
+        method, url, headers=headers, extensions={"timeout": httpx.Timeout(timeout).as_dict()}
+    )
+    response = await transport.handle_async_request(request)
+    try:
+        if method == "HEAD":
+            await response.aread()
+            return Reply(response.status_code, dict(response.headers.items()), b"")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise AnswerTooLarge(limit, int(declared))
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                total += len(chunk)
+                if total > limit:
+                    raise AnswerTooLarge(limit)
+                chunks.append(chunk)
+        except httpx.DecodingError as error:
+            raise httpx.RemoteProtocolError(str(error)) from None
+        return Reply(response.status_code, dict(response.headers.items()), b"".join(chunks))
+    finally:
+        await response.aclose()
