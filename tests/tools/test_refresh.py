@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func, select
 
 from dockyard import db
 from dockyard.accounts import services as accounts
@@ -20,7 +20,7 @@ from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, S
 from dockyard.registries.credentials import CredentialResolver, SecretBox
 from dockyard.registries.oci import HostGuard, RegistryClient
 from dockyard.tools import services
-from dockyard.tools.models import Tool
+from dockyard.tools.models import DigestChange, Tool, ToolVersion, VersionFile, VersionImage
 from dockyard.tools.refresh import Refresher, RefreshReport
 from tests.conftest import TEST_SECRET_KEY
 from tests.registries.local_registry import LocalRegistry, digest_of
@@ -249,10 +249,32 @@ def test_a_tag_is_removed_only_when_the_registry_lists_the_tags_without_it(
     open_registry.push_image(repository, "2.0", salt="two")
     tool_id = register(engine, open_registry, repository)
     refresh(engine, tool_id)
+    sessions = db.make_sessionmaker(engine)
+    with db.unit_of_work(sessions) as session:
+        ada = accounts.find_user(session, "ada")
+        assert ada is not None
+        cwl = [
+            ("tool.cwl", "PRIMARY_DESCRIPTOR", "CWL", "cwlVersion: v1.2\nclass: CommandLineTool\n")
+        ]
+        services.replace_files(session, ada, tool_id, "2.0", cwl)
+    assert sorted(refresh(engine, tool_id).unchanged) == ["1.0", "2.0"]
+    with db.unit_of_work(sessions, write=False) as session:
+        assert session.get_one(Tool, tool_id).descriptor_types == ",CWL,"
     open_registry.delete_tag(repository, "2.0")
     report = refresh(engine, tool_id)
     assert report.removed == ["2.0"]
     assert set(stored(engine, tool_id)["versions"]) == {"1.0"}
+    with db.unit_of_work(sessions, write=False) as session:
+        # What search keeps is recomputed without the removed version's descriptor, and
+        # nothing of that version is left behind.
+        assert session.get_one(Tool, tool_id).descriptor_types == ""
+        for model in (VersionFile, VersionImage, DigestChange):
+            orphans = session.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(model.version_id.not_in(select(ToolVersion.id)))
+            )
+            assert orphans == 0, model.__tablename__
 
 
 def test_manual_versions_are_left_alone_by_refresh(

@@ -325,7 +325,9 @@ def _shows(item: object, *, changed: bool) -> bool:
     if not changed:
         return True
     state: InstanceState[Any] = inspect(item)
+    # Only attributes set since the load have history (`committed_state` holds their old
+    # values), so only those are asked whether they really changed.
     return any(
-        attribute.key not in _UNSHOWN and attribute.history.has_changes()
-        for attribute in state.attrs
+        key not in _UNSHOWN and state.attrs[key].history.has_changes()
+        for key in state.committed_state
     )

@@ -194,14 +194,33 @@ class Refresher:
         back from schedulers while it runs."""
         hold = utcnow() + DUE_HOLD
         with unit_of_work(self.sessions) as session:
-            tool = session.get(
-                Tool,
-                tool_id,
-                options=[selectinload(Tool.versions).selectinload(ToolVersion.images)],
-            )
+            tool = session.get(Tool, tool_id)
             if tool is None:
                 raise NotFound(f"no tool with id {tool_id}")
             stored = session.scalar(select(ToolCredential).where(ToolCredential.tool_id == tool_id))
+            # Rows rather than objects: the snapshot only reads them, and a refresh starts
+            # with this for every tool.
+            of_registry = (ToolVersion.tool_id == tool_id, ToolVersion.from_registry)
+            images: dict[int, list[PlatformImage]] = {}
+            for version_id, *values in session.execute(
+                select(VersionImage.version_id, *(getattr(VersionImage, f) for f in _IMAGE_FIELDS))
+                .join(ToolVersion)
+                .where(*of_registry)
+                .order_by(VersionImage.id)
+            ):
+                images.setdefault(version_id, []).append(PlatformImage(*values))
+            known: dict[str, tuple[str | None, bool]] = {}
+            trusted_images: dict[str, list[PlatformImage]] = {}
+            for version_id, name, digest, problem in session.execute(
+                select(
+                    ToolVersion.id, ToolVersion.name, ToolVersion.digest, ToolVersion.problem
+                ).where(*of_registry)
+            ):
+                # Stored images are a complete read of the digest unless the read had a problem.
+                trusted = version_id in images and not problem
+                known[name] = (digest, trusted)
+                if trusted and digest:
+                    trusted_images[digest] = images[version_id]
             run = RefreshRun(tool_id=tool_id, trigger=trigger, worker=self.worker)
             session.add(run)
             tool.next_refresh_at = hold
@@ -216,16 +235,8 @@ class Refresher:
                 credential=StoredCredential(stored.kind, stored.username, stored.secret)
                 if stored
                 else None,
-                known={
-                    version.name: (version.digest, _trusted(version))
-                    for version in tool.versions
-                    if version.from_registry
-                },
-                images={
-                    version.digest: [_platform_image(image) for image in version.images]
-                    for version in tool.versions
-                    if version.from_registry and version.digest and _trusted(version)
-                },
+                known=known,
+                images=trusted_images,
                 run_id=run.id,
                 hold=hold,
             )
@@ -288,19 +299,17 @@ class Refresher:
         pushed: dict[str, datetime] | None = None,
     ) -> None:
         now = utcnow()
+        # Every version, with what this refresh will replace (images, digest history) or
+        # recompute (files, once versions are removed), in a fixed number of queries rather
+        # than several per version; an unchanged refresh loads the versions alone.
+        replaces = any(r.images is not None and r.tag in snapshot.known for r in results)
+        removes = not set(snapshot.known) <= set(in_scope)
+        loads = [selectinload(ToolVersion.files)] if removes else []
+        if replaces or removes:
+            loads += [selectinload(ToolVersion.images), selectinload(ToolVersion.digest_history)]
         with unit_of_work(self.sessions) as session:
-            # Every version with what the refresh may read or replace, in four queries
-            # rather than several per version.
             tool = session.get(
-                Tool,
-                snapshot.tool_id,
-                options=[
-                    selectinload(Tool.versions).options(
-                        selectinload(ToolVersion.images),
-                        selectinload(ToolVersion.files),
-                        selectinload(ToolVersion.digest_history),
-                    )
-                ],
+                Tool, snapshot.tool_id, options=[selectinload(Tool.versions).options(*loads)]
             )
             if tool is None:
                 return
@@ -345,7 +354,8 @@ class Refresher:
             self._remove_gone(tool, set(in_scope), report)
             if tool.default_version is None or tool.default_version.hidden:
                 tool.default_version = _preferred_default(tool)
-            services.refresh_derived(tool)
+            if report.removed:  # what search keeps comes from the versions' files
+                services.refresh_derived(tool)
             tool.refreshed_at = now
             tool.refresh_status = "partial" if report.problems else "ok"
             if report.problems:
@@ -440,17 +450,8 @@ def _preferred_default(tool: Tool) -> ToolVersion | None:
     return next((v for v in visible if v.name == "latest"), visible[0] if visible else None)
 
 
-def _trusted(version: ToolVersion) -> bool:
-    """Whether a version's stored images are a complete read of its digest."""
-    return bool(version.images) and not version.problem
-
-
-def _platform_image(image: VersionImage) -> PlatformImage:
-    return PlatformImage(**{name: getattr(image, name) for name in _IMAGE_FIELDS})
-
-
 def _image(image: PlatformImage) -> VersionImage:
-    return VersionImage(**asdict(image))
+    return VersionImage(**{name: getattr(image, name) for name in _IMAGE_FIELDS})
 
 
 #: What a stored image and a read one share, field for field.
