@@ -12,6 +12,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -414,6 +415,8 @@ class ScriptedServer(LoopbackServer):
         self.after_answer = after_answer
         self.requests: list[bytes] = []
         self.pushed = 0
+        #: Connections the client closed.
+        self.hung_up = 0
         super().__init__()
 
     def _handle(self, conn: socket.socket) -> None:
@@ -427,6 +430,7 @@ class ScriptedServer(LoopbackServer):
                     except OSError:
                         return
                     if not data:
+                        self.hung_up += 1
                         return
                     buffer += data
                 request, buffer = buffer.split(b"\r\n\r\n", 1)
@@ -631,3 +635,40 @@ def test_an_idle_connection_stops_reading_what_the_server_pushes_and_is_not_reus
     assert server.connections == 2
     # Reading paused at the high-water mark: only what the kernel's buffers hold more went.
     assert HIGH_WATER <= server.pushed < len(junk) // 4
+
+
+def test_idle_connections_past_their_keep_alive_are_closed_whatever_the_next_origin() -> None:
+    with scripted(lambda n, r: answer()) as once, scripted(lambda n, r: answer()) as other:
+
+        async def run() -> None:
+            transport = RegistryTransport(max_connections=4, keepalive_expiry=0.2)
+            try:
+                await transport.fetch("GET", once.url, {}, limit=100, timeout=5)
+                await asyncio.sleep(0.4)
+                await transport.fetch("GET", other.url, {}, limit=100, timeout=5)
+                for _ in range(50):  # the closing reaches the server thread
+                    if once.hung_up:
+                        break
+                    await asyncio.sleep(0.02)
+                assert once.hung_up == 1, "the expired connection to the first origin is closed"
+                assert other.hung_up == 0
+            finally:
+                await transport.aclose()
+
+        asyncio.run(run())
+
+
+def test_an_internationalized_host_is_sent_as_idna(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolve = socket.getaddrinfo
+
+    def lab_dns(host: object, *args: Any, **kwargs: Any) -> Any:
+        assert host in ("xn--bcher-kva.example", b"xn--bcher-kva.example"), host
+        return resolve("127.0.0.1", *args, **kwargs)
+
+    with scripted(lambda n, r: answer()) as server:
+        monkeypatch.setattr(socket, "getaddrinfo", lab_dns)
+        fetch_all([f"http://bücher.example:{server.port}/v2/"])
+    assert (
+        server.requests[0].split(b"\r\n")[1]
+        == f"Host: xn--bcher-kva.example:{server.port}".encode()
+    )

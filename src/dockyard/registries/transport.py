@@ -404,6 +404,8 @@ class RegistryTransport:
         self._on_connect = on_connect
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: dict[_Origin, list[_Connection]] = {}
+        #: When idle connections to every origin were last looked at (the loop's clock).
+        self._swept = 0.0
         #: Every connection whose socket is not closed yet, idle, busy or closing.
         self._open: set[_Connection] = set()
         self._proxies = urllib.request.getproxies_environment()
@@ -433,7 +435,14 @@ class RegistryTransport:
             return await fetch_with(
                 self._proxy_transport(proxy), method, url, headers, limit=limit, timeout=timeout
             )
-        request = _request_bytes(method, parts.path, parts.query, parts.netloc, headers)
+        authority = parts.netloc.rpartition("@")[2]
+        if not authority.isascii():  # an internationalized name, sent as IDNA
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise httpx.LocalProtocolError("the address has an invalid host name") from None
+            authority = f"{host}:{parts.port}" if parts.port else host
+        request = _request_bytes(method, parts.path, parts.query, authority, headers)
         if self._slots.locked():
             try:
                 async with asyncio.timeout(timeout):
@@ -474,16 +483,34 @@ class RegistryTransport:
             self._slots.release()
 
     def _idle_connection(self, origin: _Origin) -> _Connection | None:
+        now = asyncio.get_running_loop().time()
+        if now - self._swept >= self._keepalive:
+            self._sweep(now)
         idle = self._idle.get(origin)
         if not idle:
             return None
-        now = asyncio.get_running_loop().time()
         while idle:
             connection = idle.pop()
             if connection.usable() and now - connection.idle_since < self._keepalive:
                 return connection
             connection.close()
         return None
+
+    def _sweep(self, now: float) -> None:
+        """Close idle connections past their keep-alive, to every origin: a registry asked
+        once must not keep sockets open for as long as the process runs."""
+        self._swept = now
+        for origin, idle in list(self._idle.items()):
+            kept = []
+            for connection in idle:
+                if connection.usable() and now - connection.idle_since < self._keepalive:
+                    kept.append(connection)
+                else:
+                    connection.close()
+            if kept:
+                self._idle[origin] = kept
+            else:
+                del self._idle[origin]
 
     async def _connect(self, scheme: str, host: str, port: int, timeout: float) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -554,12 +581,12 @@ class RegistryTransport:
 
 
 def _request_bytes(
-    method: str, path: str, query: str, netloc: str, headers: Mapping[str, str]
+    method: str, path: str, query: str, authority: str, headers: Mapping[str, str]
 ) -> bytes:
     target = quote(path or "/", safe=_PATH_SAFE)
     if query:
         target += "?" + quote(query, safe=_QUERY_SAFE)
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {netloc.rpartition('@')[2]}"]
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {authority}"]
     for name, value in headers.items():
         if _FORBIDDEN_IN_HEADER.search(name) or _FORBIDDEN_IN_HEADER.search(value):
             raise httpx.LocalProtocolError(f"the {name!r} header holds a line break")
