@@ -1,13 +1,16 @@
-"""Local git repositories for the tests: built with the git command, served by `git daemon`."""
+"""Local git repositories for the tests: built with the git command, served by `git daemon`
+or over git's smart HTTP."""
 
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ENV = {
@@ -99,3 +102,68 @@ def git_daemon(base: Path) -> Iterator[int]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+class _GitHttpBackend(BaseHTTPRequestHandler):
+    """git's smart HTTP protocol, answered by `git http-backend` as a CGI program."""
+
+    root = ""
+
+    def do_GET(self) -> None:
+        self._backend()
+
+    def do_POST(self) -> None:
+        self._backend()
+
+    def _backend(self) -> None:
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": self.root,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_PROJECT_ROOT": self.root,
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": self.command,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+        }
+        output = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+        ).stdout
+        separator = b"\r\n\r\n" if b"\r\n\r\n" in output else b"\n\n"
+        head, _, payload = output.partition(separator)
+        status = 200
+        headers = []
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def git_http(base: Path) -> Iterator[int]:
+    """git's smart HTTP on 127.0.0.1 for every bare repository under `base`; its port."""
+    handler = type("Handler", (_GitHttpBackend,), {"root": str(base)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -16,13 +16,14 @@ from sqlalchemy import Engine
 
 from dockyard.accounts.models import User
 from dockyard.errors import InvalidInput
+from dockyard.registries.oci import HostGuard
 from dockyard.tools import descriptors, rules
 from dockyard.tools.git import GitReader, SourceError
 from dockyard.tools.source_rules import parse_source, raw_url, reference_for, source_link
 from dockyard.tools.sources import SourceSync, collect
 from tests.conftest import bearer
 from tests.registries.local_registry import LocalRegistry
-from tests.tools.git_repos import Repo, git_daemon
+from tests.tools.git_repos import Repo, git_daemon, git_http
 
 MakeUser = Callable[..., tuple[User, str]]
 WORKFLOW = """cwlVersion: v1.2
@@ -374,3 +375,54 @@ def test_a_refresh_brings_tags_from_the_registry_and_files_from_git(
     version = client.get(f"/api/tools/{tool['id']}/versions/1.0", headers=bearer(ada)).json()
     assert version["images"] and len(version["files"]) == 8
     assert version["source_commit"] == repo.git("rev-parse", "1.0^{commit}")
+
+
+def test_http_fetches_go_to_the_addresses_the_guard_checked_not_a_new_lookup(
+    tmp_path: Path,
+) -> None:
+    """A name that resolved to a public address when checked cannot send git elsewhere."""
+    repo = full_repo(tmp_path / "work")
+    served = tmp_path / "served"
+    repo.git("clone", "--bare", "--quiet", str(repo.path), str(served / "tools.git"))
+    with git_http(served) as port:
+        url = f"http://repo.invalid:{port}/tools.git"  # .invalid never resolves
+        git = GitReader(tmp_path / "cache")
+        with pytest.raises(SourceError):
+            git.remote_refs(url)
+        refs = git.remote_refs(url, pins=["127.0.0.1"])
+        assert refs["refs/tags/1.0"] == repo.git("rev-parse", "1.0^{commit}")
+        assert git.fetch(url, "1.0", pins=["127.0.0.1"]) == refs["refs/tags/1.0"]
+
+
+def test_a_sync_pins_git_to_the_addresses_the_guard_checked(
+    client: TestClient, make_user: MakeUser, tmp_path: Path
+) -> None:
+    _, ada = make_user("ada")
+    url = "https://git.example.org/lab/tools.git"
+    tool = client.post(
+        "/api/tools",
+        json={"image": "quay.io/lab/pinned", "source": {"git_url": url}},
+        headers=bearer(ada),
+    ).json()
+    client.post(f"/api/tools/{tool['id']}/versions", json={"name": "1.0"}, headers=bearer(ada))
+
+    async def public(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"]
+
+    sources = SourceSync(tmp_path / "cache", allow_private=False)
+    sources.guard = HostGuard(resolve=public)
+    asked: list[tuple[str, list[str]]] = []
+
+    def remote_refs(url: str, *, pins: list[str]) -> dict[str, str]:
+        asked.append((url, pins))
+        raise SourceError("not reachable from the tests")
+
+    sources.reader.remote_refs = remote_refs  # type: ignore[method-assign]
+    context = client.app.state.context  # type: ignore[attr-defined]
+    summary = asyncio.run(sources.sync(context.sessions, tool["id"]))
+    assert asked == [(url, ["93.184.216.34"])]
+    assert summary == {
+        "synced": [],
+        "unchanged": 0,
+        "problems": {"1.0": "not reachable from the tests"},
+    }

@@ -216,19 +216,30 @@ class HostGuard:
         """Raise `RegistryHostRefused` unless the URL's host is allowed."""
         parts = urlsplit(url)
         hostname = (parts.hostname or "").lower()
-        if self._exempt(hostname, parts.netloc.rpartition("@")[2].lower()):
-            return
         port = parts.port or (443 if parts.scheme == "https" else 80)
         checked = self._checked.get((hostname, port))
         if checked is not None and self._clock() - checked < GUARD_RECHECK:
             return
+        await self.addresses(url)
+        self._checked[(hostname, port)] = self._clock()
+
+    async def addresses(self, url: str) -> list[str]:
+        """The addresses the URL's host resolves to, each checked as `check` does (never
+        cached); [] for a host the operator exempted. A client that resolves names itself
+        (git) is pinned to them, so the name cannot resolve elsewhere by the time it
+        connects."""
+        parts = urlsplit(url)
+        hostname = (parts.hostname or "").lower()
+        if self._exempt(hostname, parts.netloc.rpartition("@")[2].lower()):
+            return []
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             addresses = await self._resolve(hostname, port)
         except OSError:
             raise RegistryUnavailable(f"cannot resolve {hostname}", host=hostname) from None
         for address in addresses:
             self._refuse_unless_global(hostname, address)
-        self._checked[(hostname, port)] = self._clock()
+        return addresses
 
     def check_peer(self, host: str, port: int, address: str) -> None:
         """Raise `RegistryHostRefused` if a connection to the host reached a refused address."""

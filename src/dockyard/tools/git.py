@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,9 +88,15 @@ class GitReader:
 
     # --- remote ----------------------------------------------------------------------------
 
-    def remote_refs(self, url: str) -> dict[str, str]:
-        """Every branch and tag of the repository and the commit it names."""
-        output = self._git(None, "ls-remote", "--heads", "--tags", "--", url, what=url)
+    def remote_refs(self, url: str, *, pins: Sequence[str] = ()) -> dict[str, str]:
+        """Every branch and tag of the repository and the commit it names.
+
+        `pins` are the addresses the host was checked at: over HTTP(S), git connects to
+        them instead of resolving the name again (which could answer otherwise by then).
+        """
+        output = self._git(
+            None, "ls-remote", "--heads", "--tags", "--", url, what=url, pins=_pinned(url, pins)
+        )
         refs: dict[str, str] = {}
         for line in output.splitlines():
             sha, _, name = line.partition("\t")
@@ -100,11 +106,12 @@ class GitReader:
                 refs.setdefault(name, sha)
         return refs
 
-    def fetch(self, url: str, reference: str) -> str:
-        """Fetch `reference` (branch, tag or commit) shallowly; the commit's id."""
+    def fetch(self, url: str, reference: str, *, pins: Sequence[str] = ()) -> str:
+        """Fetch `reference` (branch, tag or commit) shallowly; the commit's id. `pins` as
+        for `remote_refs`."""
         repository = self._repository(url)
         with self._locked(repository):
-            self._bounded_fetch(repository, url, reference)
+            self._bounded_fetch(repository, url, reference, _pinned(url, pins))
             commit = self._git(repository, "rev-parse", "--verify", "FETCH_HEAD^{commit}").strip()
         if not is_commit_id(commit):
             raise SourceError(f"{url}: {reference} is not a commit")
@@ -176,10 +183,11 @@ class GitReader:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _bounded_fetch(self, repository: Path, url: str, reference: str) -> None:
+    def _bounded_fetch(self, repository: Path, url: str, reference: str, pins: list[str]) -> None:
         before = _size(repository)
         command = self._command(
             repository,
+            *pins,
             "fetch",
             "--depth",
             "1",
@@ -228,8 +236,10 @@ class GitReader:
             "reads descriptors only from smaller repositories"
         )
 
-    def _git(self, repository: Path | None, *args: str, what: str = "") -> str:
-        return self._git_bytes(repository, *args, what=what).decode("utf-8", "replace")
+    def _git(
+        self, repository: Path | None, *args: str, what: str = "", pins: Sequence[str] = ()
+    ) -> str:
+        return self._git_bytes(repository, *pins, *args, what=what).decode("utf-8", "replace")
 
     def _git_bytes(self, repository: Path | None, *args: str, what: str = "") -> bytes:
         try:
@@ -275,6 +285,21 @@ class GitReader:
             "GIT_ALLOW_PROTOCOL": protocols,
             "LC_ALL": "C",
         }
+
+
+def _pinned(url: str, addresses: Sequence[str]) -> list[str]:
+    """git options that make an HTTP(S) URL's host resolve to these addresses only.
+
+    Other transports (git://, ssh) resolve the name themselves; only the guard's check
+    before them applies.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if not addresses or scheme not in ("http", "https") or not parts.hostname:
+        return []
+    port = parts.port or (443 if scheme == "https" else 80)
+    listed = ",".join(f"[{a}]" if ":" in a else a for a in dict.fromkeys(addresses))
+    return ["-c", f"http.curloptResolve={parts.hostname}:{port}:{listed}"]
 
 
 def _size(directory: Path) -> int:

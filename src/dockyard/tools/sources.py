@@ -10,6 +10,7 @@ version; its stored files are never touched then.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -96,9 +97,10 @@ class SourceSync:
         outcomes: list[_Outcome] = []
         try:
             scheme, host = url_host(spec.git_url)
-            if scheme != "file":
-                await self.guard.check(f"https://{host}/")
-            refs = await to_thread.run_sync(self.reader.remote_refs, spec.git_url)
+            pins = [] if scheme == "file" else await self.guard.addresses(f"https://{host}/")
+            refs = await to_thread.run_sync(
+                functools.partial(self.reader.remote_refs, spec.git_url, pins=pins)
+            )
         except DockyardError as error:
             outcomes = [
                 _Outcome(vid, reference_for(spec, name), problem=error.message)
@@ -108,7 +110,9 @@ class SourceSync:
             for version_id, name, stored in versions:
                 reference = reference_for(spec, name)
                 outcomes.append(
-                    await to_thread.run_sync(self._read, spec, refs, version_id, reference, stored)
+                    await to_thread.run_sync(
+                        self._read, spec, refs, version_id, reference, stored, pins
+                    )
                 )
         await to_thread.run_sync(_apply, sessions, tool_id, outcomes)
         return {
@@ -124,6 +128,7 @@ class SourceSync:
         version_id: int,
         reference: str,
         stored: str | None,
+        pins: list[str],
     ) -> _Outcome:
         remote = (
             refs.get(f"refs/tags/{reference}")
@@ -136,7 +141,7 @@ class SourceSync:
         if remote == stored:
             return _Outcome(version_id, reference, commit=remote)
         try:
-            commit = self.reader.fetch(spec.git_url, reference)
+            commit = self.reader.fetch(spec.git_url, reference, pins=pins)
             files = rules.check_files(collect(self.reader, spec, commit))
         except DockyardError as error:
             return _Outcome(version_id, reference, problem=error.message)
