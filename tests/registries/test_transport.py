@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvloop
 
 from dockyard.errors import RegistryHostRefused, RegistryUnavailable
 from dockyard.registries.oci import Credentials, HostGuard, RegistryClient, Repository
@@ -53,6 +54,31 @@ def test_https_registries_are_read_with_the_certificate_verified(
             return tags, head.digest, len(images)
 
     assert asyncio.run(read()) == (["1.0"], digest, 1)
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["http", "https"])
+def test_registries_are_read_on_uvloop_as_dockyard_serve_runs(
+    open_registry: LocalRegistry,
+    tls_registry: LocalRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+    secure: bool,
+) -> None:
+    """uvicorn runs `dockyard serve` on uvloop when it is installed, refreshes included."""
+    registry = tls_registry if secure else open_registry
+    digest = registry.push_image("uv/tool", "1.0", salt=f"uvloop{secure}")
+    if registry.certificate is not None:
+        monkeypatch.setenv("SSL_CERT_FILE", str(registry.certificate))
+
+    async def read() -> tuple[list[str], str, str, int]:
+        async with RegistryClient(guard=OPEN_GUARD) as client:
+            repository = https_repository(registry, "uv/tool")
+            tags = await client.list_tags(repository)
+            head, images = await client.platform_images(repository, "1.0")
+            again = await client.head_manifest(repository, "1.0")
+            return tags, head.digest, again.digest, len(images)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(read()) == (["1.0"], digest, digest, 1)
 
 
 def test_an_untrusted_certificate_is_refused(
