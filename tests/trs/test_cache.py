@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, select, update
 
 from dockyard import db
+from dockyard.accounts import services as accounts
 from dockyard.accounts.models import User
 from dockyard.tools.models import CatalogState, Tool, ToolVersion
 from dockyard.trs.cache import Message, TrsCache
+from dockyard.web.security import SESSION_COOKIE
 from tests.conftest import bearer
 
 MakeUser = Callable[..., tuple[User, str]]
@@ -97,6 +99,53 @@ def test_callers_with_a_token_always_reach_the_app(
     seen = statements_on(client.app.state.context.engine)  # type: ignore[attr-defined]
     assert client.get(TOOL, headers=bearer(published["token"])).status_code == 200
     assert seen != []
+
+
+def test_a_signed_in_browser_reads_what_anyone_reads_from_the_cache(
+    client: TestClient, published: dict[str, Any], make_user: MakeUser
+) -> None:
+    """TRS knows callers by token only: a session cookie neither reveals nor bypasses."""
+    context = client.app.state.context  # type: ignore[attr-defined]
+    with db.unit_of_work(context.sessions) as session:
+        ada = session.scalars(select(User).where(User.username == "ada")).one()
+        cookie = accounts.start_session(session, ada)
+    hidden = client.post(
+        "/api/tools", json={"image": "quay.io/ns/hidden"}, headers=bearer(published["token"])
+    )
+    assert hidden.status_code == 201
+    browser = {"Cookie": f"{SESSION_COOKIE}={cookie}; _ga=GA1.1.1"}
+    assert (
+        client.get("/ga4gh/trs/v2/tools/quay.io%2Fns%2Fhidden", headers=browser).status_code == 404
+    )
+    assert (
+        client.get(
+            "/ga4gh/trs/v2/tools/quay.io%2Fns%2Fhidden", headers=bearer(published["token"])
+        ).status_code
+        == 200
+    ), "the maintainer's token does see it"
+    first = client.get(TOOL)
+    seen = statements_on(context.engine)
+    again = client.get(TOOL, headers=browser)
+    assert (again.status_code, again.content) == (200, first.content)
+    assert seen == [], "answered from the cache"
+
+
+@pytest.mark.parametrize("sets_cookie", [False, True])
+def test_answers_that_set_a_cookie_are_not_kept(sets_cookie: bool) -> None:
+    calls: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        calls.append(scope["path"])
+        headers = [(b"content-type", b"application/json")]
+        if sets_cookie:
+            headers.append((b"set-cookie", b"id=1"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    cache = TrsCache(app, prefixes=("/trs",), source=FixedGeneration(), max_bytes=1 << 20)
+    assert run_cache(cache, "/trs/tools") == (200, b"{}")
+    assert run_cache(cache, "/trs/tools") == (200, b"{}")
+    assert len(calls) == (2 if sets_cookie else 1)
 
 
 def test_only_changes_that_readers_see_move_the_generation(

@@ -6,7 +6,10 @@ asked under. Every committed change that readers can see bumps one number in the
 cacheable request reads that number first, one primary-key lookup on a connection of the
 cache's own, and the cache empties itself when it moved; so an answer is never older than
 the request, whichever process made the change. Requests with an `Authorization` header (a
-maintainer may see unpublished tools) or a cookie go to the app untouched.
+maintainer may see unpublished tools) go to the app untouched. Cookies do not: TRS knows
+callers by their token only (a browser's session cookie signs in web pages, never the API),
+so a signed-in browser gets the same answers as anyone, from the cache. Answers that set a
+cookie are never kept.
 """
 
 from __future__ import annotations
@@ -197,7 +200,7 @@ class TrsCache:
             return False
         if not scope["path"].startswith(self.prefixes):
             return False
-        return not any(name in (b"authorization", b"cookie") for name, _ in scope["headers"])
+        return not any(name == b"authorization" for name, _ in scope["headers"])
 
     async def _answer(self, scope: Scope, send: Send, entry: Entry, wanted: bytes | None) -> None:
         if entry.etag is not None and wanted is not None:
@@ -243,6 +246,8 @@ class TrsCache:
         headers = [(bytes(n), bytes(v)) for n, v in started.get("headers", [])]
         if any(n == b"cache-control" and b"no-" in v for n, v in headers):
             return  # answers that must be revalidated each time (they count uses)
+        if any(n.lower() == b"set-cookie" for n, _ in headers):
+            return  # one caller's cookie is nobody else's
         etag = next((value for name, value in headers if name.lower() == b"etag"), None)
         entry = Entry(headers=headers, body=body, etag=etag)
         previous = self.entries.pop(key, None)
