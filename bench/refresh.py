@@ -11,9 +11,11 @@ timed), registers the tools in a fresh embedded database, then times in one run:
    would otherwise script to learn each tag's digest and platform; its per-tag time gives
    the estimate for all tags, and the ratio.
 
-Each refresh also prints the CPU time per tag of this process and of the registry; the last
-line is the most the registry could serve on this machine's cores to a client that cost
-nothing (the registry and dockyard share the same cores here).
+Each refresh also prints the CPU time per tag of this process and of the registry. The
+last two lines are derived from those: the most the registry could serve on this machine's
+cores to a client that cost nothing (the registry and dockyard share the same cores here),
+the CPU per tag dockyard would have to stay under for 10x on this machine, and what its own
+CPU per tag allows against a registry on cores of its own (an upper bound, not measured).
 """
 
 from __future__ import annotations
@@ -127,12 +129,12 @@ def cpu_seconds(pid: int) -> float:
 
 async def measure(
     engine_url: str, tool_ids: list[int], tags: int, registry: LocalRegistry
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """Time a full and an unchanged refresh: the full refresh's seconds, and the registry's
-    CPU seconds per tag in it."""
+    and dockyard's CPU seconds per tag in it."""
     engine = db.make_engine(engine_url)
     sessions = db.make_sessionmaker(engine)
-    full_seconds = registry_per_tag = 0.0
+    full_seconds = registry_per_tag = own_per_tag = 0.0
     for label in ("full refresh", "unchanged re-refresh"):
         async with RegistryClient(guard=HostGuard(allow_private=True)) as client:
             refresher = Refresher(
@@ -161,10 +163,11 @@ async def measure(
             )
             if label == "full refresh":
                 full_seconds, registry_per_tag = seconds, registry_cpu / total_tags
+                own_per_tag = own_cpu / total_tags
             else:
                 assert client.stats.get("GET manifest", 0) == 0, "an unchanged refresh made GETs"
     engine.dispose()
-    return full_seconds, registry_per_tag
+    return full_seconds, registry_per_tag, own_per_tag
 
 
 def skopeo_loop(registry: LocalRegistry, repositories: list[str], tags: int, sample: int) -> float:
@@ -216,7 +219,9 @@ def main() -> None:
                 for repository in repositories
             ]
         engine.dispose()
-        full, registry_per_tag = asyncio.run(measure(url, tool_ids, args.tags, registry))
+        full, registry_per_tag, own_per_tag = asyncio.run(
+            measure(url, tool_ids, args.tags, registry)
+        )
         per_tag = skopeo_loop(registry, repositories, args.tags, args.skopeo_sample)
         total_tags = args.tools * args.tags
         estimate = per_tag * total_tags
@@ -231,6 +236,15 @@ def main() -> None:
             f"full refresh: on this machine's {cores} cores it cannot serve more than "
             f"{ceiling:,.0f} tags/s even to a client that costs nothing, "
             f"{ceiling * per_tag:.1f}x the skopeo loop"
+        )
+        budget = cores / (10 / per_tag)
+        print(
+            f"10x the skopeo loop means {10 / per_tag:,.0f} tags/s: both processes together under "
+            f"{budget * 1000:.2f} ms of CPU per tag, dockyard under "
+            f"{(budget - registry_per_tag) * 1000:.2f} ms with the cores busy all the time; it "
+            f"used {own_per_tag * 1000:.2f} ms. Against a registry on cores of its own, that "
+            f"is up to {1 / own_per_tag:,.0f} tags/s per dockyard process "
+            f"({per_tag / own_per_tag:.1f}x the skopeo loop)"
         )
 
 
