@@ -504,6 +504,32 @@ def test_bearer_challenges_fetch_a_token_once_and_use_it() -> None:
     ]
 
 
+def test_the_first_of_several_challenges_is_answered_with_its_own_realm() -> None:
+    """Registries may offer Bearer and Basic in two headers, which arrive joined."""
+    token_calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.docker.io":
+            token_calls.append(request.url.path)
+            return httpx.Response(200, json={"token": "tok"})
+        if request.headers.get("authorization") != "Bearer tok":
+            return httpx.Response(
+                401,
+                headers=[
+                    ("WWW-Authenticate", 'Bearer realm="https://auth.docker.io/token"'),
+                    ("WWW-Authenticate", 'Basic realm="https://registry-1.docker.io/v2/"'),
+                ],
+            )
+        return httpx.Response(200, json={"tags": ["22.04"]})
+
+    async def action() -> list[str]:
+        async with scripted(handler) as client:
+            return await client.list_tags(HUB)
+
+    assert asyncio.run(action()) == ["22.04"]
+    assert token_calls == ["/token"]
+
+
 def test_base_urls_use_plain_http_only_for_loopback_or_insecure_hosts() -> None:
     assert base_url_for("127.0.0.1:5000") == "http://127.0.0.1:5000"
     assert base_url_for("localhost:5000") == "http://localhost:5000"

@@ -841,7 +841,16 @@ def _parse_challenge(header: str) -> _Challenge | None:
     scheme = scheme.lower()
     if scheme not in {"bearer", "basic"}:
         return None
-    values = {key.lower(): quoted or bare for key, quoted, bare in _CHALLENGE_PARAM.findall(params)}
+    # Several challenges (two headers arrive joined by ", ") each have their own parameters:
+    # read the first one's, up to the next scheme's name.
+    values: dict[str, str] = {}
+    position = 0
+    for match in _CHALLENGE_PARAM.finditer(params):
+        if params[position : match.start()].strip(" ,\t"):
+            break
+        key, quoted, bare = match.groups()
+        values.setdefault(key.lower(), quoted if quoted is not None else bare)
+        position = match.end()
     return _Challenge(scheme=scheme, realm=values.get("realm"), service=values.get("service"))
 
 
