@@ -1,9 +1,11 @@
 """Refreshing 1,000 tools x 20 tags from a local registry, next to a `skopeo inspect` loop.
 
 Run: .venv/bin/python bench/refresh.py [--tools 1000] [--tags 20] [--skopeo-sample 400]
+     [--postgresql-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Starts Debian's docker-registry on loopback (storage in /dev/shm), pushes the images (not
-timed), registers the tools in a fresh embedded database, then times in one run:
+timed), registers the tools in a fresh embedded database (or a fresh database on a
+PostgreSQL server with `--postgresql-url`), then times in one run:
 
 1. a full refresh of every tool (dockyard's refresher, 8 tools at once);
 2. an unchanged re-refresh (which must issue no manifest GETs);
@@ -37,6 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from databases import postgresql_engine, sqlite_engine
 from tests.registries.local_registry import LocalRegistry, run_registry
 
 from dockyard import db
@@ -197,15 +200,25 @@ def main() -> None:
     parser.add_argument("--tools", type=int, default=1000)
     parser.add_argument("--tags", type=int, default=20)
     parser.add_argument("--skopeo-sample", type=int, default=400)
+    parser.add_argument(
+        "--postgresql-url",
+        help="store in a fresh database on this PostgreSQL server instead of embedded SQLite "
+        "(the server's own CPU is not in dockyard's figures)",
+    )
     args = parser.parse_args()
     with (
         # In memory where the machine allows: the registry's disk is not what is measured.
         tempfile.TemporaryDirectory(dir=SHM if Path(SHM).is_dir() else None) as directory,
         run_registry("open", Path(directory) / "registry") as registry,
+        postgresql_engine(args.postgresql_url)
+        if args.postgresql_url
+        else sqlite_engine(Path(directory)) as engine,
     ):
+        print(f"database: {db.describe(engine)}")
+        if engine.dialect.name == "postgresql":
+            print("  (the PostgreSQL server's own CPU is not in dockyard's figures below)")
         repositories = seed(registry, args.tools, args.tags)
-        url = f"sqlite:///{directory}/bench.db"
-        engine = db.make_engine(url)
+        url = engine.url.render_as_string(hide_password=False)
         db.upgrade(engine)
         with db.unit_of_work(db.make_sessionmaker(engine)) as session:
             user = accounts.create_user(session, username="bench", email="bench@example.org")

@@ -14,14 +14,10 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, insert, text
-from sqlalchemy.engine import make_url
+from databases import postgresql_engine, sqlite_engine
+from sqlalchemy import Engine, insert, text
 
 from dockyard import db
 from dockyard.accounts.models import User
@@ -155,31 +151,6 @@ def report(backend: str, tools: int, seconds: float, timings: dict[str, list[flo
         print(
             f"  {kind:<7} one-word search, page of 20: median {median:6.2f} ms   p95 {p95:6.2f} ms"
         )
-
-
-@contextmanager
-def sqlite_engine() -> Iterator[Engine]:
-    with tempfile.TemporaryDirectory() as directory:
-        engine = db.make_engine(f"sqlite:///{directory}/bench.db")
-        yield engine
-        engine.dispose()
-
-
-@contextmanager
-def postgresql_engine(server_url: str) -> Iterator[Engine]:
-    server = make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"dockyard_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = db.make_engine(server.set(database=name).render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run(backend: str, engine: Engine, tools: int) -> None:
