@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -131,11 +132,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def measure(
-    engine_url: str, tool_ids: list[int], tags: int, registry: LocalRegistry
+    engine: Engine, tool_ids: list[int], tags: int, registry: LocalRegistry
 ) -> tuple[float, float, float]:
     """Time a full and an unchanged refresh: the full refresh's seconds, and the registry's
     and dockyard's CPU seconds per tag in it."""
-    engine = db.make_engine(engine_url)
     sessions = db.make_sessionmaker(engine)
     full_seconds = registry_per_tag = own_per_tag = 0.0
     for label in ("full refresh", "unchanged re-refresh"):
@@ -169,7 +169,6 @@ async def measure(
                 own_per_tag = own_cpu / total_tags
             else:
                 assert client.stats.get("GET manifest", 0) == 0, "an unchanged refresh made GETs"
-    engine.dispose()
     return full_seconds, registry_per_tag, own_per_tag
 
 
@@ -218,7 +217,6 @@ def main() -> None:
         if engine.dialect.name == "postgresql":
             print("  (the PostgreSQL server's own CPU is not in dockyard's figures below)")
         repositories = seed(registry, args.tools, args.tags)
-        url = engine.url.render_as_string(hide_password=False)
         db.upgrade(engine)
         with db.unit_of_work(db.make_sessionmaker(engine)) as session:
             user = accounts.create_user(session, username="bench", email="bench@example.org")
@@ -231,9 +229,8 @@ def main() -> None:
                 ).id
                 for repository in repositories
             ]
-        engine.dispose()
         full, registry_per_tag, own_per_tag = asyncio.run(
-            measure(url, tool_ids, args.tags, registry)
+            measure(engine, tool_ids, args.tags, registry)
         )
         per_tag = skopeo_loop(registry, repositories, args.tags, args.skopeo_sample)
         total_tags = args.tools * args.tags
@@ -250,9 +247,10 @@ def main() -> None:
             f"{ceiling:,.0f} tags/s even to a client that costs nothing, "
             f"{ceiling * per_tag:.1f}x the skopeo loop"
         )
-        budget = cores / (10 / per_tag)
+        target = 10 / per_tag  # tags/s
+        budget = cores / target
         print(
-            f"10x the skopeo loop means {10 / per_tag:,.0f} tags/s: both processes together under "
+            f"10x the skopeo loop means {target:,.0f} tags/s: both processes together under "
             f"{budget * 1000:.2f} ms of CPU per tag, dockyard under "
             f"{(budget - registry_per_tag) * 1000:.2f} ms with the cores busy all the time; it "
             f"used {own_per_tag * 1000:.2f} ms. Against a registry on cores of its own, that "

@@ -24,6 +24,7 @@ from dockyard.tools.models import DigestChange, Tool, ToolVersion, VersionFile, 
 from dockyard.tools.refresh import Refresher, RefreshReport
 from tests.conftest import TEST_SECRET_KEY
 from tests.registries.local_registry import LocalRegistry, digest_of
+from tests.tools.test_services import CWL
 
 CATALOG = Catalog(BUILTIN_REGISTRIES)
 BOX = SecretBox(TEST_SECRET_KEY)
@@ -253,10 +254,7 @@ def test_a_tag_is_removed_only_when_the_registry_lists_the_tags_without_it(
     with db.unit_of_work(sessions) as session:
         ada = accounts.find_user(session, "ada")
         assert ada is not None
-        cwl = [
-            ("tool.cwl", "PRIMARY_DESCRIPTOR", "CWL", "cwlVersion: v1.2\nclass: CommandLineTool\n")
-        ]
-        services.replace_files(session, ada, tool_id, "2.0", cwl)
+        services.replace_files(session, ada, tool_id, "2.0", CWL)
     assert sorted(refresh(engine, tool_id).unchanged) == ["1.0", "2.0"]
     with db.unit_of_work(sessions, write=False) as session:
         assert session.get_one(Tool, tool_id).descriptor_types == ",CWL,"

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, urlencode, urljoin, urlsplit
 
 import httpx
 
@@ -214,14 +214,12 @@ class HostGuard:
 
     async def check(self, url: str) -> None:
         """Raise `RegistryHostRefused` unless the URL's host is allowed."""
-        parts = urlsplit(url)
-        hostname = (parts.hostname or "").lower()
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        checked = self._checked.get((hostname, port))
+        origin = _host_and_port(urlsplit(url))
+        checked = self._checked.get(origin)
         if checked is not None and self._clock() - checked < GUARD_RECHECK:
             return
         await self.addresses(url)
-        self._checked[(hostname, port)] = self._clock()
+        self._checked[origin] = self._clock()
 
     async def addresses(self, url: str) -> list[str]:
         """The addresses the URL's host resolves to, each checked as `check` does (never
@@ -229,10 +227,9 @@ class HostGuard:
         (git) is pinned to them, so the name cannot resolve elsewhere by the time it
         connects."""
         parts = urlsplit(url)
-        hostname = (parts.hostname or "").lower()
+        hostname, port = _host_and_port(parts)
         if self._exempt(hostname, parts.netloc.rpartition("@")[2].lower()):
             return []
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             addresses = await self._resolve(hostname, port)
         except OSError:
@@ -259,6 +256,10 @@ class HostGuard:
                 "or by listing the host in the registries file",
                 host=hostname,
             )
+
+
+def _host_and_port(parts: SplitResult) -> tuple[str, int]:
+    return (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
 
 
 async def _resolve(host: str, port: int) -> list[str]:
@@ -605,7 +606,7 @@ class RegistryClient:
                         method,
                         url,
                         {**DEFAULT_HEADERS, **headers},
-                        limit=0 if method == "HEAD" else limit,
+                        limit=limit,
                         timeout=self._timeout,
                     )
                 except AnswerTooLarge as error:

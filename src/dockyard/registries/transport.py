@@ -202,14 +202,20 @@ def _time_out(waiter: asyncio.Future[None]) -> None:
 # --- reading an answer ------------------------------------------------------------------------
 
 
-async def _read_head(connection: _Connection, timeout: float, reused: bool) -> bytes:
+async def _read_until(
+    connection: _Connection, delimiter: bytes, timeout: float, *, reused: bool = False
+) -> bytes:
+    """The bytes before `delimiter`, both taken from the buffer; at most `MAX_HEAD_BYTES`.
+
+    `reused`: the connection was kept from an earlier answer, so one the server closed
+    before sending a byte is `_Stale` (the request can go again on a new one).
+    """
     while True:
-        end = connection.buffer.find(b"\r\n\r\n")
+        end = connection.buffer.find(delimiter)
         if end >= 0:
-            head = connection.take(end + 4)
-            return head[:end]
+            return connection.take(end + len(delimiter))[:end]
         if len(connection.buffer) > MAX_HEAD_BYTES:
-            raise httpx.RemoteProtocolError("the answer's headers are too large")
+            raise httpx.RemoteProtocolError("the answer's headers or a chunk's size are too long")
         if connection.closed and reused and not connection.buffer:
             raise _Stale
         await connection.wait(timeout)
@@ -252,28 +258,18 @@ async def _read_exact(connection: _Connection, size: int, timeout: float) -> byt
     return b"".join(parts)
 
 
-async def _read_line(connection: _Connection, timeout: float) -> bytes:
-    while True:
-        end = connection.buffer.find(b"\r\n")
-        if end >= 0:
-            return connection.take(end + 2)[:end]
-        if len(connection.buffer) > MAX_HEAD_BYTES:
-            raise httpx.RemoteProtocolError("a chunk's header line is too long")
-        await connection.wait(timeout)
-
-
 async def _read_chunked(connection: _Connection, limit: int, timeout: float) -> bytes:
     parts: list[bytes] = []
     total = 0
     while True:
-        line = await _read_line(connection, timeout)
+        line = await _read_until(connection, b"\r\n", timeout)
         size_text = line.split(b";", 1)[0].strip()
         try:
             size = int(size_text, 16)
         except ValueError:
             raise httpx.RemoteProtocolError("a malformed chunk size") from None
         if size == 0:
-            while await _read_line(connection, timeout):  # trailers, up to the empty line
+            while await _read_until(connection, b"\r\n", timeout):  # trailers, to an empty line
                 pass
             return b"".join(parts)
         total += size
@@ -340,12 +336,13 @@ async def _read_answer(
 ) -> tuple[Reply, bool]:
     """The answer and whether the connection can carry another request."""
     while True:
-        status, http11, headers = _parse_head(await _read_head(connection, timeout, reused))
-        if status == 101 or not 100 <= status < 200:
+        head = await _read_until(connection, b"\r\n\r\n", timeout, reused=reused)
+        status, http11, headers = _parse_head(head)
+        if status == 101:
+            raise httpx.RemoteProtocolError("the server switched protocols")
+        if not 100 <= status < 200:
             break
         reused = False  # an interim answer (100 Continue, 103 Early Hints): the real one follows
-    if status == 101:
-        raise httpx.RemoteProtocolError("the server switched protocols")
     reusable = http11 and "close" not in headers.get("connection", "").lower()
     if method == "HEAD" or status in (204, 304):
         body = b""
@@ -486,15 +483,16 @@ class RegistryTransport:
         now = asyncio.get_running_loop().time()
         if now - self._swept >= self._keepalive:
             self._sweep(now)
-        idle = self._idle.get(origin)
-        if not idle:
-            return None
+        idle = self._idle.get(origin, [])
         while idle:
             connection = idle.pop()
-            if connection.usable() and now - connection.idle_since < self._keepalive:
+            if self._keepable(connection, now):
                 return connection
             connection.close()
         return None
+
+    def _keepable(self, connection: _Connection, now: float) -> bool:
+        return connection.usable() and now - connection.idle_since < self._keepalive
 
     def _sweep(self, now: float) -> None:
         """Close idle connections past their keep-alive, to every origin: a registry asked
@@ -503,7 +501,7 @@ class RegistryTransport:
         for origin, idle in list(self._idle.items()):
             kept = []
             for connection in idle:
-                if connection.usable() and now - connection.idle_since < self._keepalive:
+                if self._keepable(connection, now):
                     kept.append(connection)
                 else:
                     connection.close()

@@ -16,7 +16,7 @@ import random
 import re
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -203,12 +203,16 @@ class Refresher:
             of_registry = (ToolVersion.tool_id == tool_id, ToolVersion.from_registry)
             images: dict[int, list[PlatformImage]] = {}
             for version_id, *values in session.execute(
-                select(VersionImage.version_id, *(getattr(VersionImage, f) for f in _IMAGE_FIELDS))
+                select(
+                    VersionImage.version_id,
+                    *(getattr(VersionImage, f) for f in services.IMAGE_FIELDS),
+                )
                 .join(ToolVersion)
                 .where(*of_registry)
                 .order_by(VersionImage.id)
             ):
-                images.setdefault(version_id, []).append(PlatformImage(*values))
+                image = PlatformImage(**dict(zip(services.IMAGE_FIELDS, values, strict=True)))
+                images.setdefault(version_id, []).append(image)
             known: dict[str, tuple[str | None, bool]] = {}
             trusted_images: dict[str, list[PlatformImage]] = {}
             for version_id, name, digest, problem in session.execute(
@@ -349,7 +353,7 @@ class Refresher:
                     version.digest_changed_at = now
                 version.digest = result.head.digest
                 version.media_type = result.head.media_type
-                version.images = [_image(image) for image in result.images]
+                version.images = [services.image_row(image) for image in result.images]
                 version.updated_at = now
             self._remove_gone(tool, set(in_scope), report)
             if tool.default_version is None or tool.default_version.hidden:
@@ -448,14 +452,6 @@ def _in_scope(tags: list[str], pattern: str | None) -> list[str]:
 def _preferred_default(tool: Tool) -> ToolVersion | None:
     visible = [v for v in tool.versions if not v.hidden]
     return next((v for v in visible if v.name == "latest"), visible[0] if visible else None)
-
-
-def _image(image: PlatformImage) -> VersionImage:
-    return VersionImage(**{name: getattr(image, name) for name in _IMAGE_FIELDS})
-
-
-#: What a stored image and a read one share, field for field.
-_IMAGE_FIELDS = tuple(f.name for f in fields(PlatformImage))
 
 
 def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -562,8 +562,17 @@ def _images(images: Sequence[ImageSpec]) -> list[VersionImage]:
             )
         if image.size is not None and image.size < 0:
             raise InvalidInput("an image size cannot be negative")
-        result.append(VersionImage(**asdict(image)))
+        result.append(image_row(image))
     return result
+
+
+#: What an image row holds, and a stated (`ImageSpec`) or read (`PlatformImage`) image too.
+IMAGE_FIELDS = tuple(f.name for f in fields(ImageSpec))
+
+
+def image_row(image: Any) -> VersionImage:
+    """A row for an image as stated by a maintainer or read from a registry."""
+    return VersionImage(**{name: getattr(image, name) for name in IMAGE_FIELDS})
 
 
 def _keep_one_visible(tool: Tool, version: ToolVersion, verb: str) -> None:
