@@ -40,6 +40,8 @@ class Settings(BaseModel):
     allow_private_network_registries: bool = False
     allow_generic_registry: bool = True
     refresh_interval: Annotated[int, Field(ge=60)] = 21600
+    #: Seconds one tool's refresh may take before it ends as failed.
+    refresh_deadline: Annotated[float, Field(ge=1, le=86400)] = 900.0
     #: In the embedded mode, whether `dockyard serve` refreshes due tools in the background.
     background_refresh: bool = True
     #: Memory for anonymous TRS answers in each web process, in MiB (0 turns the cache off).

@@ -194,7 +194,7 @@ class LocalRegistry:
     def pull_credentials(self) -> tuple[str, str] | None:
         return None if self.mode == "open" else (USERNAME, PASSWORD)
 
-    def _client(self, repository: str) -> httpx.Client:
+    def push_client(self, repository: str) -> httpx.Client:
         headers: dict[str, str] = {}
         if self.mode == "htpasswd":
             headers["Authorization"] = (
@@ -206,11 +206,13 @@ class LocalRegistry:
                 {"type": "repository", "name": repository, "actions": ["pull", "push", "delete"]}
             ]
             headers["Authorization"] = f"Bearer {self.token_server.sign(USERNAME, access)}"
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=self.verify)
+        return httpx.Client(
+            base_url=self.url, headers=headers, timeout=30, verify=self.verify, trust_env=False
+        )
 
     def push_blob(self, repository: str, data: bytes, http: httpx.Client | None = None) -> str:
         if http is None:
-            with self._client(repository) as own:
+            with self.push_client(repository) as own:
                 return self.push_blob(repository, data, own)
         digest = digest_of(data)
         if http.head(f"/v2/{repository}/blobs/{digest}").status_code == 200:
@@ -228,7 +230,7 @@ class LocalRegistry:
         return digest
 
     def push_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
-        with self._client(repository) as http:
+        with self.push_client(repository) as http:
             response = http.put(
                 f"/v2/{repository}/manifests/{reference}",
                 content=body,
@@ -259,7 +261,7 @@ class LocalRegistry:
             config["variant"] = variant
         config_bytes = json.dumps(config, sort_keys=True).encode()
         layer_refs = []
-        with self._client(repository) as http:
+        with self.push_client(repository) as http:
             config_digest = self.push_blob(repository, config_bytes, http)
             for n in range(layers):
                 data = f"layer {n} {os}/{architecture}/{variant} {salt}".encode() * (n + 1)
@@ -329,7 +331,7 @@ class LocalRegistry:
 
     def delete_tag(self, repository: str, tag: str) -> None:
         """Delete the manifest a tag points to (distribution deletes by digest)."""
-        with self._client(repository) as http:
+        with self.push_client(repository) as http:
             head = http.head(
                 f"/v2/{repository}/manifests/{tag}",
                 headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"},
@@ -339,7 +341,7 @@ class LocalRegistry:
             assert response.status_code == 202, response.text
 
     def raw_manifest(self, repository: str, tag: str) -> bytes:
-        with self._client(repository) as http:
+        with self.push_client(repository) as http:
             return http.get(
                 f"/v2/{repository}/manifests/{tag}",
                 headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"},
@@ -355,11 +357,17 @@ class LocalRegistry:
 
 @contextmanager
 def run_registry(
-    mode: str, directory: Path, *, tls: tuple[Path, Path] | None = None
+    mode: str,
+    directory: Path,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    realm: str | None = None,
 ) -> Iterator[LocalRegistry]:
     """Start `docker-registry` with a config of our own (its systemd unit never runs).
 
-    `tls` is a certificate and its key: the registry then answers HTTPS only.
+    `tls` is a certificate and its key: the registry then answers HTTPS only. `realm`, in
+    the token mode, is the token service's address the challenge names (the token server's
+    own by default; a proxy before it in the benchmarks).
     """
     port = free_port()
     storage = directory / "storage"
@@ -398,7 +406,7 @@ def run_registry(
         lines += [
             "auth:",
             "  token:",
-            f"    realm: {token_server.realm}",
+            f"    realm: {realm or token_server.realm}",
             f"    service: {token_server.service}",
             f"    issuer: {token_server.issuer}",
             f"    rootcertbundle: {token_server.bundle}",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import ConfigurationError
+from dockyard.registries.catalog import HOSTED_IN_FLIGHT, OPERATOR_IN_FLIGHT
 from dockyard.registries.config import load_catalog
 
 LAB = """
@@ -50,6 +51,26 @@ def test_an_operator_registry_can_say_its_gets_count_as_pulls(tmp_path: Path) ->
             write(tmp_path, LAB + 'counts_pulls = "yes"\n'),
             environ={"LAB_REGISTRY_PASSWORD": "s3cret"},
         )
+
+
+def test_requests_in_flight_are_set_per_registry_with_defaults_for_each_kind(
+    tmp_path: Path,
+) -> None:
+    text = LAB + "max_in_flight = 64\n[[registry]]\nid = 'quay'\nmax_in_flight = 4\n"
+    catalog = load_catalog(write(tmp_path, text), environ={"LAB_REGISTRY_PASSWORD": "s3cret"})
+    assert catalog.match("registry.lab.example.org:5000").max_in_flight == 64
+    assert catalog.match("quay.io").max_in_flight == 4
+    assert catalog.match("quay.io").username is None  # no credentials came with it
+    assert catalog.match("docker.io").max_in_flight == HOSTED_IN_FLIGHT
+    assert catalog.match("docker.io").as_dict()["max_in_flight"] == HOSTED_IN_FLIGHT
+    bare = load_catalog(write(tmp_path, LAB), environ={"LAB_REGISTRY_PASSWORD": "s3cret"})
+    assert bare.match("registry.lab.example.org:5000").max_in_flight == OPERATOR_IN_FLIGHT >= 32
+    for wrong in ("0", "1000", '"8"'):
+        with pytest.raises(ConfigurationError, match="max_in_flight"):
+            load_catalog(
+                write(tmp_path, LAB + f"max_in_flight = {wrong}\n"),
+                environ={"LAB_REGISTRY_PASSWORD": "s3cret"},
+            )
 
 
 def test_a_host_pattern_registry_can_require_a_registry_path(tmp_path: Path) -> None:
@@ -150,7 +171,7 @@ def test_an_entry_with_a_builtin_id_gives_it_operator_credentials(tmp_path: Path
         (
             "[[registry]]\nid='quay'\nname='Q'\nusername='u'\npassword_env='P'",
             {"P": "x"},
-            "may only set 'username' and 'password_env', not name",
+            "may only set 'username', 'password_env' and 'max_in_flight', not name",
         ),
         ("[[registry]]\nid='quay'", {}, "must give 'username' and 'password_env'"),
     ],

@@ -17,7 +17,7 @@ from dockyard.registries.credentials import (
     StoredCredential,
     boto3_ecr_client,
 )
-from dockyard.registries.oci import Credentials
+from dockyard.registries.repository import Credentials
 
 CATALOG = Catalog(BUILTIN_REGISTRIES)
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"

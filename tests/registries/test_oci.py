@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dockyard.egress import HostGuard
 from dockyard.errors import (
     RegistryAuthFailed,
     RegistryHostRefused,
@@ -21,16 +22,10 @@ from dockyard.errors import (
     RegistryUnavailable,
     UnsupportedManifest,
 )
-from dockyard.registries.oci import (
-    ACCEPT,
-    OCI_MANIFEST,
-    Credentials,
-    HostGuard,
-    RegistryClient,
-    Repository,
-    base_url_for,
-)
+from dockyard.registries.oci import ACCEPT, OCI_MANIFEST, RegistryClient
+from dockyard.registries.repository import Credentials, Repository, base_url_for
 from tests.registries.local_registry import LocalRegistry, digest_of, run_registry
+from tests.registries.scripted import fetch_from
 
 OPEN_GUARD = HostGuard(allow_private=True)
 
@@ -243,7 +238,7 @@ def scripted(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) 
         sleeps.append(seconds)
 
     return RegistryClient(
-        guard=PUBLIC, transport=httpx.MockTransport(handler), sleep=sleep, **kwargs
+        guard=PUBLIC, fetch=fetch_from(httpx.MockTransport(handler)), sleep=sleep, **kwargs
     )
 
 
@@ -557,12 +552,16 @@ def test_after_a_long_retry_after_no_request_reaches_that_host_until_it_is_over(
         async with scripted(handler, clock=lambda: now[0]) as client:
             with pytest.raises(RegistryRateLimited):
                 await client.list_tags(HUB)
-            with pytest.raises(RegistryRateLimited, match="to go before asking again") as caught:
+            with pytest.raises(
+                RegistryRateLimited, match=r"rate-limited until \d{4}-\d\d-\d\d [\d:]+ UTC"
+            ) as caught:
                 await client.list_tags(other)
             assert caught.value.retry_after == pytest.approx(600)
             now[0] += 601
-            with pytest.raises(RegistryRateLimited, match="retry after 600"):
+            with pytest.raises(RegistryRateLimited, match="rate-limited until") as caught:
                 await client.list_tags(other)
+
+            assert caught.value.retry_after == pytest.approx(600)
 
     asyncio.run(action())
     assert calls == ["/v2/library/ubuntu/tags/list", "/v2/library/debian/tags/list"]
@@ -738,3 +737,163 @@ def test_tags_asking_for_one_digest_at_once_share_a_single_get(fails: bool) -> N
         assert all(isinstance(a, RegistryUnavailable) for a in answers)
     else:
         assert {a[1].digest for a in answers} == {digest}
+
+
+# --- origins, challenges learnt once, tokens for many scopes, shared pauses ------------------
+
+
+def _redirecting(location: str, seen: list[tuple[str, str | None]]) -> Any:
+    """lab.example.org asks for Basic credentials, then redirects its tag list elsewhere."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        at_origin = str(request.url).startswith("https://lab.example.org/")
+        if at_origin and request.headers.get("authorization") is None:
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="lab"'})
+        if at_origin:
+            return httpx.Response(307, headers={"Location": location})
+        return httpx.Response(200, json={"tags": ["1.0"]})
+
+    return handler
+
+
+LAB = Repository(
+    host="lab.example.org",
+    name="ns/img",
+    base_url="https://lab.example.org",
+    credentials=Credentials("u", "p"),
+)
+
+
+def test_a_redirect_from_https_to_http_is_refused_and_sends_nothing_in_clear_text() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    async def action() -> None:
+        async with scripted(_redirecting("http://lab.example.org/v2/ns/img/tags/list", seen)) as c:
+            await c.list_tags(LAB)
+
+    with pytest.raises(RegistryProtocolError, match="redirected from https to http") as caught:
+        asyncio.run(action())
+    assert all(url.startswith("https://") for url, _ in seen), "nothing went over http"
+    assert "p" not in caught.value.message.split(": ", 1)[1].split()
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["https://lab.example.org:8443/v2/ns/img/tags/list", "https://cdn.example.net/tags"],
+    ids=["another port", "another host"],
+)
+def test_credentials_stay_with_the_origin_they_were_given_for(location: str) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    async def action() -> list[str]:
+        async with scripted(_redirecting(location, seen)) as client:
+            return await client.list_tags(LAB)
+
+    assert asyncio.run(action()) == ["1.0"]
+    assert seen[-1] == (location, None)
+    assert [auth is not None for _, auth in seen[:-1]] == [False, True]
+
+
+def test_many_repositories_at_once_learn_the_challenge_once_and_share_one_token() -> None:
+    unauthenticated: list[str] = []
+    token_scopes: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.lab.example.org":
+            token_scopes.append(request.url.params.get_list("scope"))
+            return httpx.Response(200, json={"token": "tok", "expires_in": 300})
+        if request.headers.get("authorization") != "Bearer tok":
+            unauthenticated.append(request.url.path)
+            return httpx.Response(
+                401,
+                headers={
+                    "WWW-Authenticate": 'Bearer realm="https://auth.lab.example.org/token",'
+                    'service="lab"'
+                },
+            )
+        return httpx.Response(200, json={"tags": [request.url.path.split("/")[3]]})
+
+    names = [f"lab/tool{n}" for n in range(60)]
+
+    async def action() -> list[list[str]]:
+        async with scripted(handler) as client:
+            repositories = [
+                Repository(host="lab.example.org", name=name, base_url="https://lab.example.org")
+                for name in names
+            ]
+            return list(await asyncio.gather(*(client.list_tags(r) for r in repositories)))
+
+    assert asyncio.run(action()) == [[f"tool{n}"] for n in range(60)]
+    assert len(unauthenticated) == 1, "one request learnt the challenge; the others waited"
+    # One token request per 50 scopes (the token specification lets `scope` repeat).
+    assert sorted(len(scopes) for scopes in token_scopes) == [10, 50]
+    assert sorted(s for scopes in token_scopes for s in scopes) == sorted(
+        f"repository:{name}:pull" for name in names
+    )
+
+
+def test_a_429_pauses_every_request_to_that_registry_once() -> None:
+    answered_429 = 0
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal answered_429
+        if now[0] < 3 and answered_429 == 0:
+            answered_429 += 1
+            return httpx.Response(429, headers={"Retry-After": "3"})
+        if now[0] < 3:
+            raise AssertionError("a request reached the registry during its pause")
+        return httpx.Response(200, json={"tags": ["1"]})
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        await asyncio.sleep(0)
+        now[0] = max(now[0], 3.0)
+
+    async def action() -> None:
+        client = RegistryClient(
+            guard=PUBLIC,
+            fetch=fetch_from(httpx.MockTransport(handler)),
+            sleep=sleep,
+            clock=lambda: now[0],
+        )
+        async with client:
+            repositories = [
+                Repository(host="docker.io", name=f"lab/t{n}", base_url=HUB.base_url)
+                for n in range(5)
+            ]
+            await asyncio.gather(*(client.list_tags(r) for r in repositories))
+
+    asyncio.run(action())
+    assert answered_429 == 1
+    assert sleeps == [3.0] * 5  # the one answered 429, and the four that waited with it
+
+
+def test_a_reserve_of_docker_hubs_pull_allowance_is_kept() -> None:
+    manifest = json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {}, "layers": []}
+    ).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            content=manifest,
+            headers={
+                "Content-Type": OCI_MANIFEST,
+                "Docker-Content-Digest": digest_of(manifest),
+                "ratelimit-remaining": "5;w=21600",
+            },
+        )
+
+    async def action() -> None:
+        async with scripted(handler) as client:
+            await client.get_manifest(HUB, "22.04")  # learns that 5 pulls are left
+            assert (await client.head_manifest(HUB, "22.04")).digest == digest_of(manifest)
+            with pytest.raises(RegistryRateLimited, match="pulls are left") as caught:
+                await client.get_manifest(HUB, "24.04")
+            assert caught.value.retry_after == pytest.approx(21600, abs=5)
+            assert client.stats["GET manifest"] == 1
+
+    asyncio.run(action())

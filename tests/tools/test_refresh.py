@@ -16,14 +16,16 @@ from sqlalchemy import Engine, event, func, select
 
 from dockyard import db
 from dockyard.accounts import services as accounts
+from dockyard.egress import HostGuard
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, Source
 from dockyard.registries.credentials import CredentialResolver, SecretBox
-from dockyard.registries.oci import HostGuard, RegistryClient
+from dockyard.registries.oci import RegistryClient
 from dockyard.tools import services
 from dockyard.tools.models import DigestChange, Tool, ToolVersion, VersionFile, VersionImage
 from dockyard.tools.refresh import Refresher, RefreshReport
 from tests.conftest import TEST_SECRET_KEY
 from tests.registries.local_registry import LocalRegistry, digest_of
+from tests.registries.scripted import fetch_from
 from tests.tools.test_services import CWL
 
 CATALOG = Catalog(BUILTIN_REGISTRIES)
@@ -64,6 +66,8 @@ def register(
 @asynccontextmanager
 async def refresher(engine: Engine, *, catalog: Catalog = CATALOG, **client: Any) -> Any:
     client.setdefault("guard", HostGuard(allow_private=True))
+    if "transport" in client:  # scripted answers instead of the network
+        client["fetch"] = fetch_from(client.pop("transport"))
     async with RegistryClient(**client) as registry_client:
         yield Refresher(
             sessions=db.make_sessionmaker(engine),
@@ -393,13 +397,17 @@ def test_a_429_with_retry_after_is_waited_for(engine: Engine, open_registry: Loc
         return None
 
     waits: list[float] = []
+    now = [0.0]
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
+        now[0] += seconds
 
-    report = refresh(engine, tool_id, transport=proxy(open_registry, tamper), sleep=sleep)
+    report = refresh(
+        engine, tool_id, transport=proxy(open_registry, tamper), sleep=sleep, clock=lambda: now[0]
+    )
     assert report.status == "ok"
-    assert waits == [2.0]
+    assert waits == [2.0]  # once, for every request after the 429
 
 
 def test_a_failing_token_server_changes_nothing(engine: Engine, registry: LocalRegistry) -> None:
@@ -525,7 +533,8 @@ def test_docker_hub_tools_get_push_dates_from_the_hub_api(engine: Engine) -> Non
             session, CATALOG, user, services.Registration(image="lab/hubtool")
         ).id
     report = refresh(engine, tool_id, transport=httpx.MockTransport(hub))
-    assert report.status == "ok" and report.requests.get("GET hub tags") == 1
+    assert report.status == "ok", report.problems
+    assert report.requests.get("GET hub tags") == 1
     with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
         tool = session.get(Tool, tool_id)
         assert tool is not None

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from dockyard.accounts.models import User
+from dockyard.egress import HostGuard
 from dockyard.errors import InvalidInput
-from dockyard.registries.oci import HostGuard
 from dockyard.tools import descriptors, rules
 from dockyard.tools.git import GitReader, SourceError
 from dockyard.tools.source_rules import parse_source, raw_url, reference_for, source_link

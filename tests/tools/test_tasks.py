@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -19,10 +20,12 @@ from dockyard.db.types import utcnow
 from dockyard.settings import Settings
 from dockyard.tools.locks import AdvisoryLocks, ProcessLocks, RefreshInProgress
 from dockyard.tools.models import RefreshRun, Tool
-from dockyard.tools.refresh import due_tool_ids
+from dockyard.tools.refresh import due_tool_ids, reclaim_runs
 from dockyard.tools.tasks import mark_due, run_embedded_scheduler
 from tests.conftest import TEST_SECRET_KEY, bearer
 from tests.registries.local_registry import LocalRegistry
+from tests.registries.raw_server import HangUpServer
+from tests.tools.test_hostile_registries import Host
 from tests.tools.test_refresh import CATALOG, proxy, refresh, register, unique
 
 MakeUser = Callable[..., tuple[User, str]]
@@ -193,6 +196,82 @@ def test_the_embedded_scheduler_refreshes_due_tools_and_stops_cleanly(
     tool = tool_state(engine, tool_id)
     assert tool.refresh_status == "ok"
     assert tool.next_refresh_at is not None and tool.next_refresh_at > utcnow()
+
+
+def test_a_registry_that_never_answers_holds_back_only_its_own_tool(
+    engine: Engine, database_url: str, open_registry: LocalRegistry
+) -> None:
+    silent = HangUpServer(answer=False)
+    stuck_id = register(engine, Host(f"127.0.0.1:{silent.port}"), unique("stuck"))  # type: ignore[arg-type]
+    repository = unique("prompt")
+    open_registry.push_image(repository, "1.0")
+    prompt_id = register(engine, open_registry, repository)
+    later = unique("later")
+    open_registry.push_image(later, "1.0")
+    later_id = register(engine, open_registry, later)
+    sessions = db.make_sessionmaker(engine)
+    with db.unit_of_work(sessions) as session:  # only the first two are due at first
+        session.get(Tool, later_id).next_refresh_at = utcnow() + timedelta(hours=1)  # type: ignore[union-attr]
+    settings = Settings(
+        database_url=database_url,
+        secret_key=SecretStr(TEST_SECRET_KEY),
+        allow_private_network_registries=True,
+        refresh_deadline=2.0,
+    )
+    finished: dict[int, float] = {}
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        started = time.monotonic()
+        task = asyncio.create_task(
+            run_embedded_scheduler(settings, sessions, CATALOG, stop, poll=0.05)
+        )
+        marked = False
+        while len(finished) < 3 and time.monotonic() - started < 20:
+            await asyncio.sleep(0.05)
+            for tool_id in (stuck_id, prompt_id, later_id):
+                done = [run for run in runs(engine, tool_id) if run.finished_at is not None]
+                if done and tool_id not in finished:
+                    finished[tool_id] = time.monotonic() - started
+            if prompt_id in finished and not marked:
+                mark_due(sessions, later_id)  # comes due while the stuck one still waits
+                marked = True
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        silent.close()
+    assert finished[prompt_id] < 1.5 and finished[later_id] < 1.8, finished
+    assert 2.0 <= finished[stuck_id] < 4.0, finished
+    [run] = runs(engine, stuck_id)
+    assert run.status == "failed"
+    assert "did not finish within 2 s" in tool_state(engine, stuck_id).refresh_message  # type: ignore[operator]
+    assert [r.status for r in runs(engine, later_id)] == ["ok"]
+
+
+def test_runs_left_running_by_a_killed_worker_are_reclaimed(
+    engine: Engine, open_registry: LocalRegistry
+) -> None:
+    tool_id = register(engine, open_registry, unique("killed"))
+    sessions = db.make_sessionmaker(engine)
+    with db.unit_of_work(sessions) as session:
+        session.add(
+            RefreshRun(
+                tool_id=tool_id,
+                trigger="schedule",
+                worker="gone:1",
+                started_at=utcnow() - timedelta(hours=2),
+            )
+        )
+        session.add(RefreshRun(tool_id=tool_id, trigger="manual", worker="alive:2"))
+    assert reclaim_runs(sessions, timedelta(minutes=30)) == 1
+    old, current = runs(engine, tool_id)
+    assert (old.status, current.status) == ("failed", "running")
+    assert old.finished_at is not None
+    assert "worker gone:1 stopped" in (old.summary or {})["message"]
+    assert reclaim_runs(sessions, timedelta(minutes=30)) == 0
 
 
 def test_webhooks_need_the_secret_and_mark_the_tool_due(

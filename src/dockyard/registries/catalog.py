@@ -20,6 +20,13 @@ from dockyard.registries.ecr import (
     parse_ecr_host,
 )
 
+#: Requests one process keeps on the wire to a hosted registry at once, unless the operator
+#: sets `max_in_flight` for it: enough that round trips, not the chain of requests per tag,
+#: set the pace, and few enough to stay within what hosted registries tolerate.
+HOSTED_IN_FLIGHT = 16
+#: The same for a registry the operator defined (their own, which they may load as they like).
+OPERATOR_IN_FLIGHT = 32
+
 
 class PrivateTools(StrEnum):
     """Whether tools from a registry may, must or must not be private."""
@@ -58,6 +65,8 @@ class Registry:
     #: Manifest GETs count against a pull limit and HEADs do not (Docker Hub): refresh then
     #: resolves even a new tag with HEAD, and GETs only manifests whose digest is new.
     counts_pulls: bool = False
+    #: Requests one process keeps on the wire to this registry at once.
+    max_in_flight: int = HOSTED_IN_FLIGHT
     source: Source = Source.BUILTIN
     username: str | None = None
     password_env: str | None = None
@@ -124,6 +133,7 @@ class Registry:
             "registry_path_example": self.registry_path_example,
             "insecure": self.insecure,
             "counts_pulls": self.counts_pulls,
+            "max_in_flight": self.max_in_flight,
             "source": self.source.value,
             "has_operator_credentials": self.username is not None,
             "description": self.description,
@@ -180,6 +190,7 @@ BUILTIN_REGISTRIES: tuple[Registry, ...] = (
         name="Amazon ECR (private)",
         host_pattern=ECR_HOST_PATTERN,
         host_family=ECR_HOST_FAMILY,
+        max_in_flight=OPERATOR_IN_FLIGHT,  # ECR allows about 1,000 manifest reads a second
         public=False,
         private_tools=PrivateTools.REQUIRED,
         needs_registry_path=True,

@@ -20,6 +20,7 @@ from dockyard.errors import ConfigurationError
 from dockyard.registries.catalog import (
     BUILTIN_REGISTRIES,
     GENERIC_REGISTRY,
+    OPERATOR_IN_FLIGHT,
     Catalog,
     PrivateTools,
     Registry,
@@ -28,8 +29,11 @@ from dockyard.registries.catalog import (
 from dockyard.registries.reference import DOMAIN_AND_PORT
 from dockyard.settings import Settings
 
+#: The most requests one process may have on the wire to one registry.
+MAX_IN_FLIGHT_LIMIT = 256
 _ID = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-_CREDENTIAL_FIELDS = frozenset({"id", "username", "password_env"})
+#: What an entry with a built-in registry's id may set.
+_BUILTIN_FIELDS = frozenset({"id", "username", "password_env", "max_in_flight"})
 
 
 class RegistryEntry(BaseModel):
@@ -47,6 +51,7 @@ class RegistryEntry(BaseModel):
     registry_path_example: str | None = None
     insecure: bool = False
     counts_pulls: bool = False
+    max_in_flight: Annotated[int | None, Field(ge=1, le=MAX_IN_FLIGHT_LIMIT)] = None
     username: str | None = None
     password_env: Annotated[str | None, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = None
     description: str | None = None
@@ -172,18 +177,23 @@ def _check_credentials(entry: RegistryEntry, where: str, environ: Mapping[str, s
 def _with_credentials(
     builtin: Registry, entry: RegistryEntry, where: str, secret_present: bool
 ) -> Registry:
-    given = {name for name in entry.model_fields_set if name not in _CREDENTIAL_FIELDS}
+    given = {name for name in entry.model_fields_set if name not in _BUILTIN_FIELDS}
     if given:
         raise ConfigurationError(
             f"{where}: {entry.id!r} is a built-in registry; an entry with its id may only set "
-            f"'username' and 'password_env', not {', '.join(sorted(given))}"
+            f"'username', 'password_env' and 'max_in_flight', not {', '.join(sorted(given))}"
         )
-    if not secret_present:
+    if not secret_present and entry.max_in_flight is None:
         raise ConfigurationError(
             f"{where}: an entry for the built-in registry {entry.id!r} must give 'username' "
-            "and 'password_env'"
+            "and 'password_env', or 'max_in_flight'"
         )
-    return dataclasses.replace(builtin, username=entry.username, password_env=entry.password_env)
+    return dataclasses.replace(
+        builtin,
+        username=entry.username if secret_present else builtin.username,
+        password_env=entry.password_env if secret_present else builtin.password_env,
+        max_in_flight=entry.max_in_flight or builtin.max_in_flight,
+    )
 
 
 def _operator_registry(entry: RegistryEntry, where: str) -> Registry:
@@ -213,6 +223,7 @@ def _operator_registry(entry: RegistryEntry, where: str) -> Registry:
         registry_path_form=entry.host_pattern if entry.needs_registry_path else None,
         insecure=entry.insecure,
         counts_pulls=entry.counts_pulls,
+        max_in_flight=entry.max_in_flight or OPERATOR_IN_FLIGHT,
         source=Source.OPERATOR,
         username=entry.username,
         password_env=entry.password_env,

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from dockyard.errors import ConfigurationError, RegistryAuthFailed
 from dockyard.registries.catalog import Registry
 from dockyard.registries.ecr import parse_ecr_host
-from dockyard.registries.oci import Credentials
+from dockyard.registries.repository import Credentials
 
 if TYPE_CHECKING:
     from dockyard.settings import Settings

@@ -29,13 +29,8 @@ from dockyard.db.types import utcnow
 from dockyard.errors import NotFound, RegistryError, RegistryRateLimited
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.credentials import CredentialResolver, StoredCredential
-from dockyard.registries.oci import (
-    ManifestHead,
-    PlatformImage,
-    RegistryClient,
-    Repository,
-    base_url_for,
-)
+from dockyard.registries.oci import ManifestHead, PlatformImage, RegistryClient
+from dockyard.registries.repository import Repository, base_url_for
 from dockyard.tools import services
 from dockyard.tools.locks import ProcessLocks, ToolLocks
 from dockyard.tools.models import (
@@ -48,9 +43,16 @@ from dockyard.tools.models import (
 )
 from dockyard.tools.sources import SourceSync
 
-TAGS_AT_ONCE = 8
-#: Tools of one registry host refreshed at once by one process (registries rate-limit).
-TOOLS_PER_HOST = 4
+#: Tags of one tool read at once; the registry client's requests in flight per registry
+#: (`Registry.max_in_flight`) bound what reaches the registry.
+TAGS_AT_ONCE = 16
+#: Tools of one registry host refreshed at once by one process, as a multiple of that
+#: registry's requests in flight: each tool begins with requests one after another (token,
+#: tag list), so several tools keep the registry's allowance used.
+TOOLS_PER_SLOT = 2
+#: Seconds one tool's refresh may take, registry conversation included, before it ends as
+#: failed (each request has its own, shorter, deadline too).
+REFRESH_DEADLINE = 900.0
 #: Scheduled refreshes spread over +/- this share of the interval, so tools registered
 #: together do not all come due together.
 JITTER = 0.1
@@ -125,7 +127,10 @@ class Refresher:
     interval: int = 21600
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tags_at_once: int = TAGS_AT_ONCE
-    tools_per_host: int = TOOLS_PER_HOST
+    #: Tools of one registry host refreshed at once (None: `TOOLS_PER_SLOT` per request the
+    #: registry allows in flight).
+    tools_per_host: int | None = None
+    deadline: float = REFRESH_DEADLINE
     #: Reads descriptors and Dockerfiles of tools with a git source (None: never).
     sources: SourceSync | None = None
     _host_limits: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
@@ -140,16 +145,43 @@ class Refresher:
         """
         async with self.locks.hold(tool_id):
             snapshot = await to_thread.run_sync(self._begin, tool_id, trigger)
-            limit = self._host_limits.setdefault(
-                snapshot.host, asyncio.Semaphore(self.tools_per_host)
-            )
+            limit = self._host_limits.get(snapshot.host)
+            if limit is None:
+                registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
+                tools = self.tools_per_host or TOOLS_PER_SLOT * registry.max_in_flight
+                limit = self._host_limits[snapshot.host] = asyncio.Semaphore(tools)
             async with limit:
-                report = await self._refresh(snapshot, progress)
+                try:
+                    async with asyncio.timeout(self.deadline):
+                        report = await self._refresh(snapshot, progress)
+                except TimeoutError:
+                    report = await self._overran(snapshot, progress)
+                except Exception:
+                    failed = RefreshReport(
+                        tool_id=tool_id,
+                        path=snapshot.path,
+                        status="failed",
+                        message="the refresh failed unexpectedly; the server's log has why",
+                    )
+                    await to_thread.run_sync(self._finish_run, snapshot.run_id, failed)
+                    raise
             if self.sources is not None:
                 report.sources = await self.sources.sync(self.sessions, tool_id)
             await to_thread.run_sync(self._finish_run, snapshot.run_id, report)
             await _emit(progress, {"event": "done", "report": report.as_dict()})
             return report
+
+    async def _overran(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
+        message = (
+            f"the refresh did not finish within {self.deadline:g} s (the registry answers too "
+            "slowly or not at all); nothing stored was changed"
+        )
+        report = RefreshReport(
+            tool_id=snapshot.tool_id, path=snapshot.path, status="failed", message=message
+        )
+        await to_thread.run_sync(self._record_failure, snapshot, message, None)
+        await _emit(progress, {"event": "failed", "message": message})
+        return report
 
     async def _refresh(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
         tool_id = snapshot.tool_id
@@ -166,6 +198,7 @@ class Refresher:
                 credentials=await self.credentials.for_tool(
                     registry, snapshot.host, snapshot.credential
                 ),
+                max_in_flight=registry.max_in_flight,
             )
             tags = await self.client.list_tags(repository)
         except RegistryError as error:
@@ -366,7 +399,12 @@ class Refresher:
                 report.status = "partial"
                 report.message = f"{len(report.problems)} of {report.tags} tags could not be read"
             tool.refresh_message = report.message
-            _schedule_next(tool, snapshot.hold, self._next_refresh(now))
+            waits = [
+                r.error.retry_after for r in results if isinstance(r.error, RegistryRateLimited)
+            ]
+            # Tags the registry would not serve yet are read again when it allows.
+            when = now + timedelta(seconds=min(waits)) if waits else self._next_refresh(now)
+            _schedule_next(tool, snapshot.hold, when)
             session.flush()
 
     def _remove_gone(self, tool: Tool, present: set[str], report: RefreshReport) -> None:
@@ -418,6 +456,27 @@ class Refresher:
                     "message": report.message,
                     "requests": report.requests,
                 }
+
+
+def reclaim_runs(sessions: sessionmaker[Session], older_than: timedelta) -> int:
+    """End as failed the runs still `running` after `older_than`: their process was killed
+    (a live one ends every run by its deadline). Returns how many were ended."""
+    now = utcnow()
+    with unit_of_work(sessions) as session:
+        stale = list(
+            session.scalars(
+                select(RefreshRun).where(
+                    RefreshRun.status == "running", RefreshRun.started_at < now - older_than
+                )
+            )
+        )
+        for run in stale:
+            run.status = "failed"
+            run.finished_at = now
+            run.summary = {
+                "message": f"abandoned: worker {run.worker} stopped before the refresh ended"
+            }
+        return len(stale)
 
 
 def due_tool_ids(session: Session, now: datetime, limit: int) -> list[int]:

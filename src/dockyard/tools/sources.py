@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
+from dockyard.egress import HostGuard
 from dockyard.errors import DockyardError, InvalidInput
-from dockyard.registries.oci import HostGuard
 from dockyard.tools import descriptors, rules
 from dockyard.tools.git import GitReader, SourceError, is_commit_id, url_host
 from dockyard.tools.models import Tool

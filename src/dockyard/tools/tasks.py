@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from anyio import to_thread
@@ -23,22 +24,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
+from dockyard.egress import HostGuard
 from dockyard.errors import DockyardError, NotFound
 from dockyard.registries.catalog import Catalog, Source
 from dockyard.registries.credentials import CredentialResolver, secret_box
-from dockyard.registries.oci import HostGuard, RegistryClient
+from dockyard.registries.oci import RegistryClient
 from dockyard.settings import Settings, libpq_conninfo
 from dockyard.tools.locks import RefreshInProgress, locks_for
 from dockyard.tools.models import Tool
-from dockyard.tools.refresh import DUE_HOLD, Refresher, due_tool_ids
+from dockyard.tools.refresh import DUE_HOLD, Refresher, due_tool_ids, reclaim_runs
 from dockyard.tools.sources import SourceSync
 
 log = logging.getLogger("dockyard.refresh")
 
 #: How often the embedded scheduler looks for due tools (webhooks mark tools due at once).
 EMBEDDED_POLL_SECONDS = 10.0
-#: Tools refreshed at once by the embedded scheduler.
-EMBEDDED_CONCURRENCY = 4
+#: Refreshes the embedded scheduler has started and not seen end, at most (each registry's
+#: own limits decide how many of them talk to it at once).
+EMBEDDED_RUNNING = 256
 #: Tools the scheduler hands out per round.
 SCHEDULE_BATCH = 500
 
@@ -71,6 +74,7 @@ async def open_refresher(
             credentials=resolver,
             locks=locks_for(engine),
             interval=settings.refresh_interval,
+            deadline=settings.refresh_deadline,
             sources=SourceSync(
                 settings.data_dir / "git-cache",
                 allow_private=settings.allow_private_network_registries,
@@ -95,6 +99,9 @@ async def refresh_quietly(refresher: Refresher, tool_id: int, trigger: str) -> N
     except DockyardError as error:
         log.warning("refresh failed", extra={"tool_id": tool_id, "error": error.message})
         return
+    except Exception:
+        log.exception("refresh failed unexpectedly", extra={"tool_id": tool_id})
+        return
     log.info(
         "refreshed %s: %s",
         report.path,
@@ -111,22 +118,44 @@ async def run_embedded_scheduler(
     *,
     poll: float = EMBEDDED_POLL_SECONDS,
 ) -> None:
-    """Refresh due tools inside this process until `stop` is set."""
-    limit = asyncio.Semaphore(EMBEDDED_CONCURRENCY)
+    """Refresh due tools inside this process until `stop` is set.
 
-    async def one(refresher: Refresher, tool_id: int) -> None:
-        async with limit:
-            await refresh_quietly(refresher, tool_id, "schedule")
-
+    Each due tool's refresh is a task of its own: the loop never waits for one, so a tool
+    whose registry never answers holds only itself back (until its deadline), and the
+    others are refreshed when they come due. The refresher's limits per registry say how
+    many run at once.
+    """
+    running: dict[int, asyncio.Task[None]] = {}
     async with open_refresher(settings, sessions, catalog) as refresher:
-        while not stop.is_set():
-            try:
-                due = await to_thread.run_sync(_due, sessions, SCHEDULE_BATCH)
-                await asyncio.gather(*(one(refresher, tool_id) for tool_id in due))
-            except Exception:
-                log.exception("the embedded refresh scheduler failed; it tries again")
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll)
+        try:
+            while not stop.is_set():
+                try:
+                    await to_thread.run_sync(
+                        reclaim_runs, sessions, timedelta(seconds=2 * refresher.deadline)
+                    )
+                    room = EMBEDDED_RUNNING - len(running)
+                    due = await to_thread.run_sync(_due, sessions, min(SCHEDULE_BATCH, room))
+                    for tool_id in due:
+                        if tool_id not in running:
+                            running[tool_id] = _spawn(refresher, tool_id, running)
+                except Exception:
+                    log.exception("the embedded refresh scheduler failed; it tries again")
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=poll)
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+
+def _spawn(
+    refresher: Refresher, tool_id: int, running: dict[int, asyncio.Task[None]]
+) -> asyncio.Task[None]:
+    task = asyncio.get_running_loop().create_task(
+        refresh_quietly(refresher, tool_id, "schedule"), name=f"refresh tool {tool_id}"
+    )
+    task.add_done_callback(lambda _: running.pop(tool_id, None))
+    return task
 
 
 def _due(sessions: sessionmaker[Session], limit: int) -> list[int]:
@@ -188,6 +217,8 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> RefreshQ
     @app.periodic(cron="* * * * *", periodic_id="schedule")
     @app.task(name="dockyard.schedule", queue="schedule", queueing_lock="dockyard-schedule")
     async def schedule_job(timestamp: int) -> None:
+        stale = timedelta(seconds=2 * settings.refresh_deadline)
+        await to_thread.run_sync(reclaim_runs, sessions, stale)
         due = await to_thread.run_sync(claim_due, sessions, SCHEDULE_BATCH)
         queued = [tool_id for tool_id in due if await queue.enqueue(tool_id, "schedule")]
         if queued:
