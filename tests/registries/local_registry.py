@@ -177,6 +177,8 @@ class LocalRegistry:
     pushed: list[str] = field(default_factory=list)
     #: The certificate the registry serves HTTPS with (None: plain HTTP).
     certificate: Path | None = None
+    #: Where its output (and access log, when asked for) goes.
+    log: Path | None = None
 
     @property
     def host(self) -> str:
@@ -362,22 +364,27 @@ def run_registry(
     *,
     tls: tuple[Path, Path] | None = None,
     realm: str | None = None,
+    access_log: bool = False,
+    storage: Path | None = None,
 ) -> Iterator[LocalRegistry]:
     """Start `docker-registry` with a config of our own (its systemd unit never runs).
 
     `tls` is a certificate and its key: the registry then answers HTTPS only. `realm`, in
     the token mode, is the token service's address the challenge names (the token server's
-    own by default; a proxy before it in the benchmarks).
+    own by default; a proxy before it in the benchmarks). `access_log` writes a line per
+    request to `LocalRegistry.log`. `storage` shares another registry's images (by default
+    the registry has its own, in `directory`).
     """
     port = free_port()
-    storage = directory / "storage"
+    directory.mkdir(parents=True, exist_ok=True)
+    storage = storage or directory / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     lines = [
         "version: 0.1",
         "log:",
         "  level: error",
         "  accesslog:",
-        "    disabled: true",
+        f"    disabled: {'false' if access_log else 'true'}",
         "storage:",
         "  cache:",
         "    blobdescriptor: inmemory",
@@ -425,6 +432,7 @@ def run_registry(
         process=process,
         token_server=token_server,
         certificate=tls[0] if tls else None,
+        log=log_path,
     )
     try:
         deadline = time.monotonic() + 20

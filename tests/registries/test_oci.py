@@ -233,9 +233,12 @@ async def _public() -> list[str]:
 
 def scripted(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> RegistryClient:
     sleeps: list[float] = kwargs.pop("sleeps", [])
+    now = [1000.0]  # time passes only when the client sleeps (unless the test keeps it)
+    kwargs.setdefault("clock", lambda: now[0])
 
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
+        now[0] += seconds
 
     return RegistryClient(
         guard=PUBLIC, fetch=fetch_from(httpx.MockTransport(handler)), sleep=sleep, **kwargs
@@ -467,7 +470,7 @@ def test_docker_hub_rate_limit_headers_are_recorded() -> None:
             )
         ) as client:
             await client.list_tags(HUB)
-            return client.rate_limit_remaining
+            return client.pulls.remaining
 
     assert asyncio.run(action()) == {"docker.io": 76}
 

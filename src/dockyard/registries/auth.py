@@ -30,7 +30,7 @@ TOKEN_MARGIN = 10.0
 MAX_SCOPES = 50
 #: Seconds a token request waits for other repositories that need a token from the same
 #: service with the same credentials.
-GATHER_WINDOW = 0.02
+GATHER_WINDOW = 0.05
 
 TokenFetch = Callable[[Repository, str, dict[str, str]], Awaitable[Answer]]
 
@@ -192,3 +192,77 @@ class Tokens:
         return token, float(lifetime if isinstance(lifetime, int | float) else 0) or float(
             DEFAULT_TOKEN_LIFETIME
         )
+
+
+#: A registry learnt to need no credentials (it answered without a challenge).
+_OPEN: list[Challenge] = []
+
+
+class Challenges:
+    """What each registry asks of a client, learnt by one request while the others wait, and
+    the `Authorization` that answers it."""
+
+    def __init__(self, tokens: Tokens) -> None:
+        self.tokens = tokens
+        #: base URL -> its challenges (`_OPEN` when it needs none), once learnt.
+        self._known: dict[str, list[Challenge]] = {}
+        #: base URL -> the first request's end, which the others wait for.
+        self._probes: dict[str, asyncio.Future[None]] = {}
+
+    async def begin(self, repository: Repository) -> bool:
+        """Wait until the registry's challenge is known, or be the request that learns it
+        (True: send without credentials, then `end`)."""
+        base = repository.base_url
+        while base not in self._known:
+            probe = self._probes.get(base)
+            if probe is None:
+                self._probes[base] = asyncio.get_running_loop().create_future()
+                return True
+            await asyncio.shield(probe)
+        return False
+
+    def end(self, repository: Repository, answer: Answer | None) -> None:
+        """The learning request's answer (None: it failed, and the next request learns)."""
+        base = repository.base_url
+        probe = self._probes.pop(base, None)
+        if answer is not None and answer.status == 401:
+            self._known[base] = parse_challenges(answer.headers.getall("www-authenticate", []))
+        elif answer is not None and base not in self._known:
+            self._known[base] = _OPEN
+        if probe is not None and not probe.done():
+            probe.set_result(None)
+
+    async def authorization(self, repository: Repository) -> str | None:
+        """The `Authorization` value the registry's challenge asks for, if any."""
+        challenges = self._known.get(repository.base_url) or []
+        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+        if bearer is not None:
+            return f"Bearer {await self.tokens.token(repository, bearer)}"
+        if challenges and repository.credentials is not None:
+            return basic(repository.credentials)
+        return None
+
+    def learn(self, repository: Repository, answer: Answer) -> bool:
+        """Remember a 401's challenges; True when asking again can succeed."""
+        challenges = parse_challenges(answer.headers.getall("www-authenticate", []))
+        if not challenges:
+            return False
+        self._known[repository.base_url] = challenges
+        first = challenges[0]
+        if first.scheme == "basic":
+            return repository.credentials is not None
+        if first.realm:
+            self.tokens.forget(first.realm, repository.pull_scope)
+        return True
+
+
+def refused(repository: Repository, answer: Answer) -> RegistryAuthFailed:
+    """The error for a 401 or 403 that asking again will not change."""
+    if answer.status == 403:
+        text = "access denied"
+    elif repository.credentials is None:
+        text = "the registry needs credentials for this image"
+    else:
+        text = "the registry refused the credentials"
+    code = answer.oci_error()[0]
+    return RegistryAuthFailed(f"{text}{answer.detail()}", oci_code=code, **repository.where())

@@ -8,7 +8,8 @@ blobs, and fetches a manifest by digest only once. Around every request it:
   challenge while the others wait for it, and tokens are asked for many repositories at once;
 - keeps at most `Repository.max_in_flight` requests on the wire per registry;
 - honours `Retry-After` on 429 and 503 with one pause shared by every request to that
-  registry, and keeps a reserve of Docker Hub's pull allowance (`ratelimit-remaining`);
+  registry, and then asks it with fewer requests at once (`pacing`); keeps a reserve of
+  Docker Hub's pull allowance (`ratelimit-remaining`);
 - retries server errors a little;
 - follows redirects (a few), sends credentials only to the origin (scheme, host and port)
   they were meant for, and refuses a redirect from https to plain http outright.
@@ -20,34 +21,32 @@ never appear in them.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
-import json
 import logging
 import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from dockyard import __version__
 from dockyard.egress import HostGuard, host_and_port
 from dockyard.errors import (
-    RegistryAuthFailed,
     RegistryError,
     RegistryHostRefused,
     RegistryNotFound,
     RegistryProtocolError,
-    RegistryRateLimited,
     RegistryUnavailable,
     UnsupportedManifest,
 )
 from dockyard.registries import extras
-from dockyard.registries.auth import MAX_TOKEN_BYTES, Challenge, Tokens, basic, parse_challenges
+from dockyard.registries.auth import MAX_TOKEN_BYTES, Challenges, Tokens, refused
 from dockyard.registries.lru import Recent
+from dockyard.registries.pacing import Allowance, PullReserve, rate_limited
+from dockyard.registries.pacing import retry_after as parse_retry_after
 from dockyard.registries.repository import Answer, Repository
 from dockyard.registries.transport import (
     AnswerTooLarge,
@@ -81,11 +80,6 @@ MAX_TAG_PAGES = 1000
 #: Tags read from one repository at most (a registry that lists more is refused).
 MAX_TAGS = 100_000
 TAG_PAGE_SIZE = 1000
-#: Docker Hub pulls (manifest GETs) left unused in its window, for the people who share the
-#: address: below this, refresh stops GETting manifests there until the window ends.
-PULL_RESERVE = 5
-#: Docker Hub's window when its header does not say (six hours).
-PULL_WINDOW = 21600.0
 #: Manifests and configs kept per client, the most recently used; tokens likewise.
 CACHE_ENTRIES = 4096
 #: Sent with every request (the Accept of manifest requests replaces the default one).
@@ -119,10 +113,6 @@ class PlatformImage:
     created: datetime | None
 
 
-#: A registry learnt to need no credentials (it answered without a challenge).
-_OPEN: list[Challenge] = []
-
-
 class RegistryClient:
     """An OCI Distribution client shared by many repositories (tokens and manifests cached)."""
 
@@ -146,22 +136,16 @@ class RegistryClient:
         self.retries = retries
         self._sleep = sleep
         self._clock = clock
-        #: base URL -> its challenges (`_OPEN` when it needs none), once learnt.
-        self._challenges: dict[str, list[Challenge]] = {}
-        #: base URL -> the first request's end, which the others wait for to learn it.
-        self._probes: dict[str, asyncio.Future[None]] = {}
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._allowances: dict[str, Allowance] = {}
         self.tokens = Tokens(self._token_answer, clock=clock, entries=cache_entries)
+        self._challenges = Challenges(self.tokens)
+        #: Docker Hub's pull allowance, per host, as its answers tell it.
+        self.pulls = PullReserve(clock)
         self._manifests: Recent[tuple[str, str], Any] = Recent(cache_entries)
         self._configs: Recent[tuple[str, str], dict[str, Any]] = Recent(cache_entries)
         self._fetching: dict[tuple[str, str], asyncio.Future[tuple[Any, ManifestHead]]] = {}
         #: Requests made, by kind: "GET tags", "HEAD manifest", "GET manifest", "GET blob", ...
         self.stats: Counter[str] = Counter()
-        #: Docker Hub's `ratelimit-remaining` and its window in seconds, per host.
-        self.rate_limit_remaining: dict[str, int] = {}
-        self._pull_window: dict[str, tuple[float, float]] = {}
-        #: base URL -> until when (clock time) no request goes there: the registry asked.
-        self._paused: dict[str, float] = {}
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -256,7 +240,7 @@ class RegistryClient:
     async def _fetch_manifest(
         self, repository: Repository, reference: str
     ) -> tuple[Any, ManifestHead]:
-        self._keep_pull_reserve(repository)
+        self.pulls.keep(repository)
         url = f"{repository.base_url}/v2/{repository.name}/manifests/{reference}"
         answer = await self._call(
             repository, "GET", url, "GET manifest", MAX_MANIFEST_BYTES, headers={"Accept": ACCEPT}
@@ -387,58 +371,63 @@ class RegistryClient:
     ) -> Answer:
         attempt = 0
         challenged = False
+        limited = 0.0  # seconds this request waited because the registry said "too many"
         waited = False  # this request already waited out the registry's pause
+        allowance = self._allowance(repository)
         while True:
             attempt += 1
             if not waited:
-                await self._wait_out_pause(repository)
+                await self._wait_out_pause(repository, allowance)
             waited = False
             request_headers = dict(headers or {})
-            probing = await self._await_challenge(repository)
+            probing = await self._challenges.begin(repository)
             answer: Answer | None = None
             try:
-                authorization = None if probing else await self._authorization(repository)
+                authorization = (
+                    None if probing else await self._challenges.authorization(repository)
+                )
                 if authorization:
                     request_headers["Authorization"] = authorization
                 self.stats[kind] += 1
                 answer = await self._fetch(repository, method, url, request_headers, limit)
             finally:
                 if probing:
-                    self._end_probe(repository, answer)
-            self._note_rate_limit(repository, answer)
+                    self._challenges.end(repository, answer)
+            self.pulls.note(repository, answer)
             if answer.status == 401 and not challenged:
                 challenged = True
-                if self._learn_challenge(repository, answer):
+                if self._challenges.learn(repository, answer):
                     continue
             if answer.status in (401, 403):
-                raise self._auth_error(repository, answer)
+                raise refused(repository, answer)
             retry_after = answer.headers.get("retry-after")
             if answer.status == 429 or (answer.status == 503 and retry_after):
-                wait = _retry_after(retry_after)
-                self._pause(repository, wait)
-                if wait <= self.max_wait and attempt <= self.retries + 1:
+                wait = parse_retry_after(retry_after)
+                allowance.pause(wait)
+                # Waiting is how a metered registry is read: go on while the waits stay short.
+                if limited + wait <= self.max_wait:
+                    limited += wait
                     await self._sleep(wait)
                     waited = True
                     continue
-                raise _rate_limited(repository, wait)
+                raise rate_limited(repository, wait)
+            allowance.answered()
             if answer.status >= 500:
                 if attempt <= self.retries:
                     await self._sleep(min(2.0**attempt, self.max_wait))
                     continue
-                code, message = _oci_error(answer)
                 raise RegistryUnavailable(
-                    f"server error {answer.status}{': ' + message if message else ''}",
-                    oci_code=code,
+                    f"server error {answer.status}{answer.detail()}",
+                    oci_code=answer.oci_error()[0],
                     **repository.where(),
                 )
             if answer.status == 404:
-                code, message = _oci_error(answer)
+                code, message = answer.oci_error()
                 raise RegistryNotFound(message or "not found", oci_code=code, **repository.where())
             if answer.status >= 400:
-                code, message = _oci_error(answer)
                 raise RegistryError(
-                    f"{method} answered {answer.status}{': ' + message if message else ''}",
-                    oci_code=code,
+                    f"{method} answered {answer.status}{answer.detail()}",
+                    oci_code=answer.oci_error()[0],
                     **repository.where(),
                 )
             return answer
@@ -448,9 +437,7 @@ class RegistryClient:
     ) -> Answer:
         """One request and its redirects, within the registry's requests in flight."""
         origin = _origin(url)
-        slots = self._slots.get(repository.base_url)
-        if slots is None:
-            slots = self._slots[repository.base_url] = asyncio.Semaphore(repository.max_in_flight)
+        slots = self._allowance(repository)
         for _ in range(MAX_REDIRECTS + 1):
             if _origin(url) != origin:  # credentials are for the origin they were given to
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
@@ -506,98 +493,20 @@ class RegistryClient:
         self.stats["GET token"] += 1
         return await self._fetch(repository, "GET", url, headers, MAX_TOKEN_BYTES)
 
-    async def _await_challenge(self, repository: Repository) -> bool:
-        """True when this request is the one that learns the registry's challenge."""
-        base = repository.base_url
-        while base not in self._challenges:
-            probe = self._probes.get(base)
-            if probe is None:
-                self._probes[base] = asyncio.get_running_loop().create_future()
-                return True
-            await asyncio.shield(probe)
-        return False
+    def _allowance(self, repository: Repository) -> Allowance:
+        allowance = self._allowances.get(repository.base_url)
+        if allowance is None:
+            allowance = Allowance(repository.max_in_flight, clock=self._clock, sleep=self._sleep)
+            self._allowances[repository.base_url] = allowance
+        return allowance
 
-    def _end_probe(self, repository: Repository, answer: Answer | None) -> None:
-        base = repository.base_url
-        probe = self._probes.pop(base, None)
-        if answer is not None and base not in self._challenges and answer.status != 401:
-            self._challenges[base] = _OPEN
-        elif answer is not None and answer.status == 401:
-            self._challenges[base] = parse_challenges(answer.headers.getall("www-authenticate", []))
-        if probe is not None and not probe.done():
-            probe.set_result(None)  # a failed probe leaves the next request to learn it
-
-    async def _authorization(self, repository: Repository) -> str | None:
-        challenges = self._challenges.get(repository.base_url) or []
-        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
-        if bearer is not None:
-            return f"Bearer {await self.tokens.token(repository, bearer)}"
-        if challenges and repository.credentials is not None:
-            return basic(repository.credentials)
-        return None
-
-    def _learn_challenge(self, repository: Repository, answer: Answer) -> bool:
-        """Remember how the registry wants to be asked; True when a retry can succeed."""
-        challenges = parse_challenges(answer.headers.getall("www-authenticate", []))
-        if not challenges:
-            return False
-        self._challenges[repository.base_url] = challenges
-        first = challenges[0]
-        if first.scheme == "basic":
-            return repository.credentials is not None
-        if first.realm:
-            self.tokens.forget(first.realm, repository.pull_scope)
-        return True
-
-    def _auth_error(self, repository: Repository, answer: Answer) -> RegistryAuthFailed:
-        code, message = _oci_error(answer)
-        if answer.status == 403:
-            text = "access denied"
-        elif repository.credentials is None:
-            text = "the registry needs credentials for this image"
-        else:
-            text = "the registry refused the credentials"
-        return RegistryAuthFailed(
-            f"{text}{': ' + message if message else ''}", oci_code=code, **repository.where()
-        )
-
-    def _pause(self, repository: Repository, seconds: float) -> None:
-        until = self._clock() + seconds
-        self._paused[repository.base_url] = max(self._paused.get(repository.base_url, 0.0), until)
-
-    async def _wait_out_pause(self, repository: Repository) -> None:
+    async def _wait_out_pause(self, repository: Repository, allowance: Allowance) -> None:
         """Wait while the registry asked every client to; too long a wait is an error."""
-        rest = self._paused.get(repository.base_url, 0.0) - self._clock()
+        rest = allowance.rest()
         if rest > self.max_wait:
-            raise _rate_limited(repository, rest)
+            raise rate_limited(repository, rest)
         if rest > 0:
             await self._sleep(rest)
-
-    def _note_rate_limit(self, repository: Repository, answer: Answer) -> None:
-        remaining = answer.headers.get("ratelimit-remaining")
-        if remaining:
-            count, _, window = remaining.partition(";")
-            value = _int(count.strip())
-            if value is not None:
-                self.rate_limit_remaining[repository.host] = value
-                seconds = _int(window.strip().removeprefix("w=")) or PULL_WINDOW
-                self._pull_window[repository.host] = (self._clock(), float(seconds))
-
-    def _keep_pull_reserve(self, repository: Repository) -> None:
-        """Refuse a manifest GET that would spend the last of Docker Hub's pull allowance."""
-        remaining = self.rate_limit_remaining.get(repository.host)
-        if remaining is None or remaining > PULL_RESERVE:
-            return
-        seen, window = self._pull_window[repository.host]
-        rest = seen + window - self._clock()
-        if rest <= 0:
-            del self.rate_limit_remaining[repository.host]
-            return
-        raise _rate_limited(
-            repository,
-            rest,
-            f"{remaining} pulls are left in the registry's allowance, kept for other uses",
-        )
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -608,15 +517,6 @@ def _origin(url: str) -> tuple[str, str, int]:
     return (parts.scheme, *host_and_port(parts))
 
 
-def _rate_limited(repository: Repository, seconds: float, why: str = "") -> RegistryRateLimited:
-    until = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return RegistryRateLimited(
-        f"rate-limited until {until}{f' ({why})' if why else ''}; refresh tries again then",
-        retry_after=seconds,
-        **repository.where(),
-    )
-
-
 def _next_link(values: list[str]) -> str | None:
     for value in values:
         for part in value.split(","):
@@ -624,27 +524,6 @@ def _next_link(values: list[str]) -> str | None:
             if match and re.search(r'rel\s*=\s*"?next"?', match.group(2)):
                 return match.group(1)
     return None
-
-
-def _oci_error(answer: Answer) -> tuple[str | None, str | None]:
-    try:
-        errors = json.loads(answer.body).get("errors") or []
-        first = errors[0]
-        return str(first.get("code") or "") or None, str(first.get("message") or "") or None
-    except (ValueError, AttributeError, IndexError, TypeError):
-        return None, None
-
-
-def _retry_after(value: str | None) -> float:
-    if not value:
-        return 1.0
-    if value.strip().isdigit() and value.strip().isascii():
-        return float(value.strip())
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 1.0
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _text(value: object) -> str | None:

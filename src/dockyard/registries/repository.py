@@ -63,6 +63,20 @@ class Answer:
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RegistryProtocolError(f"{what} is not valid JSON", **repository.where()) from None
 
+    def oci_error(self) -> tuple[str | None, str | None]:
+        """The code and message of the first OCI error in the body, if it holds one."""
+        try:
+            errors = json.loads(self.body).get("errors") or []
+            first = errors[0]
+            return str(first.get("code") or "") or None, str(first.get("message") or "") or None
+        except (ValueError, AttributeError, IndexError, TypeError):
+            return None, None
+
+    def detail(self) -> str:
+        """ ": <the OCI error message>" when the body has one, else ""."""
+        message = self.oci_error()[1]
+        return f": {message}" if message else ""
+
 
 def base_url_for(host: str, *, api_host: str | None = None, insecure: bool = False) -> str:
     """The registry's API root: plain HTTP for loopback hosts (as Docker does) or `insecure`."""

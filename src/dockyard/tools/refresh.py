@@ -49,7 +49,7 @@ TAGS_AT_ONCE = 16
 #: Tools of one registry host refreshed at once by one process, as a multiple of that
 #: registry's requests in flight: each tool begins with requests one after another (token,
 #: tag list), so several tools keep the registry's allowance used.
-TOOLS_PER_SLOT = 2
+TOOLS_PER_SLOT = 4
 #: Seconds one tool's refresh may take, registry conversation included, before it ends as
 #: failed (each request has its own, shorter, deadline too).
 REFRESH_DEADLINE = 900.0
