@@ -174,11 +174,14 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """A real dockyard server (uvicorn in a thread on loopback) for `settings`; its URL."""
+def serving(settings: Settings | Callable[[str], Settings]) -> Iterator[str]:
+    """A real dockyard server (uvicorn in a thread on loopback) for `settings` (or for the
+    settings made from its URL, for settings that name it); its URL."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+    if not isinstance(settings, Settings):
+        settings = settings(f"http://127.0.0.1:{port}")
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", workers=1)
     )

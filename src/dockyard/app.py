@@ -23,6 +23,7 @@ from dockyard.access.mail import mailer_for, sender_address
 from dockyard.access.tasks import run_mail_sender
 from dockyard.accounts.api import router as accounts_router
 from dockyard.app_errors import status_for
+from dockyard.boundary import Boundary, redact_access_log
 from dockyard.health import router as health_router
 from dockyard.http import AppContext
 from dockyard.registries.api import router as registries_router
@@ -42,11 +43,6 @@ from dockyard.web.security import NeedsSignIn, error_page
 from dockyard.web.views import router as web_router
 
 log = logging.getLogger("dockyard")
-
-
-def error_body(code: str, message: str) -> dict[str, object]:
-    """The JSON error envelope of the REST API."""
-    return {"error": {"code": code, "message": message}}
 
 
 def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI:
@@ -114,6 +110,8 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
             source=generation_source(settings.database_url),
             max_bytes=settings.trs_cache_mb << 20,
         )
+    app.add_middleware(Boundary, hosts=settings.answered_hosts)  # outermost: before the cache
+    redact_access_log()
     return app
 
 
@@ -137,7 +135,7 @@ def _error_response(
     if request.url.path.startswith(TRS_PREFIXES):
         trs_headers = {"Access-Control-Allow-Origin": "*", **(headers or {})}
         return JSONResponse({"code": status, "message": message}, status, headers=trs_headers)
-    return JSONResponse(error_body(code, message), status, headers=headers)
+    return JSONResponse(errors.error_body(code, message), status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

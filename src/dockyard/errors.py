@@ -173,3 +173,8 @@ class RegistryHostRefused(RegistryError):
     """A registry host, redirect or token realm that resolves to a private address."""
 
     code = "registry_host_refused"
+
+
+def error_body(code: str, message: str) -> dict[str, object]:
+    """The JSON error envelope of the REST API."""
+    return {"error": {"code": code, "message": message}}

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,6 +19,18 @@ from dockyard.errors import AuthenticationRequired
 from dockyard.registries.catalog import Catalog
 from dockyard.settings import Settings
 from dockyard.tools.usage import UsageCounter
+
+#: The largest id a database row has (a signed 64-bit integer); a larger one names nothing.
+MAX_ID = 2**63 - 1
+#: The furthest a listing pages; past it there is nothing to read, and the database's own
+#: integers are not reached.
+MAX_OFFSET = 1_000_000_000
+#: A row's id in a path: a positive integer that fits the database.
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+#: How far into a listing to start.
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+#: A row's id in a query, when one is given.
+OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,14 @@ def external_url(request: Request) -> str:
     """The URL users reach this server at: `DOCKYARD_BASE_URL`, else the request's own."""
     context: AppContext = request.app.state.context
     return context.settings.base_url or str(request.base_url).rstrip("/")
+
+
+def link_base(request: Request) -> str:
+    """Where links in emails and notifications start: `DOCKYARD_BASE_URL`, never the
+    request's Host (a client chooses that); without one (and so without SMTP, which needs
+    it) links are relative to this server."""
+    context: AppContext = request.app.state.context
+    return context.settings.base_url or ""
 
 
 def get_context(request: Request) -> AppContext:
@@ -75,17 +95,22 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 def get_caller(request: Request, session: SessionDep) -> User | None:
     """The user a `Authorization: Bearer` token names; None for anonymous requests."""
-    return caller_from_header(session, request.headers.get("authorization"))
+    context: AppContext = request.app.state.context
+    return caller_from_header(session, request.headers.get("authorization"), context.usage)
 
 
-def caller_from_header(session: Session, header: str | None) -> User | None:
-    """The user an Authorization header's bearer token names; None without a header."""
+def caller_from_header(
+    session: Session, header: str | None, usage: UsageCounter | None = None
+) -> User | None:
+    """The user an Authorization header's bearer token names; None without a header. The
+    token's use is noted in `usage`, which writes it later."""
     if not header:
         return None
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         raise AuthenticationRequired("send the API token as 'Authorization: Bearer <token>'")
-    return authenticate_token(session, credentials.strip())
+    used = usage.token_used if usage is not None else None
+    return authenticate_token(session, credentials.strip(), used=used)
 
 
 CallerDep = Annotated[User | None, Depends(get_caller)]
@@ -101,9 +126,11 @@ def require_user(caller: CallerDep) -> User:
     return caller
 
 
-def user_from_header(session: Session, header: str | None) -> User:
+def user_from_header(
+    session: Session, header: str | None, usage: UsageCounter | None = None
+) -> User:
     """`require_user` for handlers that open their own units of work around slow calls."""
-    return require_user(caller_from_header(session, header))
+    return require_user(caller_from_header(session, header, usage))
 
 
 UserDep = Annotated[User, Depends(require_user)]

@@ -12,8 +12,17 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -34,6 +43,8 @@ class Settings(BaseModel):
     data_dir: Path = DEFAULT_DATA_DIR
     secret_key: SecretStr | None = None
     base_url: str | None = None
+    #: Host names (host or host:port) answered besides `base_url`'s, comma-separated.
+    allowed_hosts: str = ""
     smtp_url: SecretStr | None = None
     mail_from: str | None = None
     registries_file: Path | None = None
@@ -82,6 +93,25 @@ class Settings(BaseModel):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _email_links_need_a_base_url(self) -> Settings:
+        if self.smtp_url is not None and self.base_url is None:
+            raise ValueError(
+                "DOCKYARD_SMTP_URL sends email with links to dockyard, which need "
+                "DOCKYARD_BASE_URL: set it to the address users reach dockyard at, for "
+                "example https://dockyard.example.org"
+            )
+        return self
+
+    @property
+    def answered_hosts(self) -> frozenset[str]:
+        """The Host values requests may carry; empty (any) without a base URL."""
+        if self.base_url is None:
+            return frozenset()
+        hosts = {urlsplit(self.base_url).netloc.lower()}
+        hosts |= {host.strip().lower() for host in self.allowed_hosts.split(",") if host.strip()}
+        return frozenset(hosts)
 
     @property
     def embedded(self) -> bool:
@@ -148,8 +178,10 @@ def load_settings(
         return Settings.model_validate({**values, "environ": env})
     except ValidationError as error:
         first = error.errors()[0]
-        field = str(first["loc"][0])
         message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings: its message names them
+            raise ConfigurationError(message) from None
+        field = str(first["loc"][0])
         if first["type"] != "value_error" and field != "secret_key":
             message += f" (got {first['input']!r})"
         raise ConfigurationError(f"{ENV_PREFIX}{field.upper()}: {message}") from None
@@ -160,7 +192,7 @@ def _embedded_secret_key(data_dir: Path) -> str:
     try:
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

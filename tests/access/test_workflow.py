@@ -63,14 +63,17 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
 def server(
     database_url: str, tmp_path: Path, inbox: tuple[Inbox, int], engine: Any
 ) -> Iterator[str]:
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key=SecretStr(TEST_SECRET_KEY),
-        background_refresh=False,
-        smtp_url=SecretStr(f"smtp://127.0.0.1:{inbox[1]}"),
-        mail_from="dockyard@lab.example.org",
-    )
+    def settings(url: str) -> Settings:
+        return Settings(
+            database_url=database_url,
+            data_dir=tmp_path,
+            secret_key=SecretStr(TEST_SECRET_KEY),
+            background_refresh=False,
+            smtp_url=SecretStr(f"smtp://127.0.0.1:{inbox[1]}"),
+            mail_from="dockyard@lab.example.org",
+            base_url=url,  # email links need it
+        )
+
     with serving(settings) as url:
         yield url
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from dockyard import db
 from dockyard.accounts import services
 from dockyard.accounts.models import ApiToken
 from dockyard.db.types import utcnow
 from dockyard.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from dockyard.tools.usage import UsageCounter
 
 
 def test_a_user_is_created_with_an_argon2_hash_not_the_password(session: Session) -> None:
@@ -78,20 +80,49 @@ def test_tokens_are_stored_hashed_and_authenticate_their_user(session: Session) 
     assert plaintext.startswith(token.prefix)
     stored = session.scalars(select(ApiToken.token_hash)).all()
     assert plaintext not in stored
-    assert services.authenticate_token(session, plaintext) is user
-    assert token.last_used_at is not None
+    noted: list[tuple[int, datetime]] = []
+    assert services.authenticate_token(session, plaintext, used=lambda *u: noted.append(u)) is user
+    assert [token_id for token_id, _ in noted] == [token.id]
+    assert token.last_used_at is None  # authenticating writes nothing; the use is noted
 
 
-def test_last_used_time_is_written_at_most_once_a_minute(session: Session) -> None:
+def test_last_used_time_is_noted_at_most_once_a_minute(session: Session) -> None:
     user = services.create_user(session, username="ada", email="ada@example.org")
     token, plaintext = services.create_token(session, user, name="laptop")
+    noted: list[datetime] = []
+
+    def used(token_id: int, when: datetime) -> None:
+        noted.append(when)
+        token.last_used_at = when  # as the usage flush writes it
+
     first = utcnow()
-    services.authenticate_token(session, plaintext, now=first)
-    services.authenticate_token(session, plaintext, now=first + timedelta(seconds=30))
-    assert token.last_used_at == first
+    services.authenticate_token(session, plaintext, now=first, used=used)
+    services.authenticate_token(session, plaintext, now=first + timedelta(seconds=30), used=used)
+    assert noted == [first]
     later = first + timedelta(minutes=2)
-    services.authenticate_token(session, plaintext, now=later)
-    assert token.last_used_at == later
+    services.authenticate_token(session, plaintext, now=later, used=used)
+    assert noted == [first, later]
+
+
+def test_the_usage_flush_writes_last_used_forward_only(engine: Engine) -> None:
+    sessions = db.make_sessionmaker(engine)
+    with db.unit_of_work(sessions) as session:
+        user = services.create_user(session, username="ada", email="ada@example.org")
+        token_id = services.create_token(session, user, name="laptop")[0].id
+
+    def last_used() -> datetime | None:
+        with db.unit_of_work(sessions, write=False) as session:
+            return session.scalar(select(ApiToken.last_used_at).where(ApiToken.id == token_id))
+
+    counter = UsageCounter()
+    now = utcnow()
+    counter.token_used(token_id, now)
+    counter.token_used(token_id, now - timedelta(minutes=5))  # an older note loses
+    counter.flush(sessions)
+    assert last_used() == now
+    counter.token_used(token_id, now - timedelta(hours=1))
+    counter.flush(sessions)
+    assert last_used() == now
 
 
 def test_a_revoked_token_no_longer_authenticates(session: Session) -> None:

@@ -21,7 +21,14 @@ from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, S
 from dockyard.registries.credentials import CredentialResolver, SecretBox
 from dockyard.registries.oci import RegistryClient
 from dockyard.tools import services
-from dockyard.tools.models import DigestChange, Tool, ToolVersion, VersionFile, VersionImage
+from dockyard.tools.models import (
+    DigestChange,
+    RefreshRun,
+    Tool,
+    ToolVersion,
+    VersionFile,
+    VersionImage,
+)
 from dockyard.tools.refresh import Refresher, RefreshReport
 from tests.conftest import TEST_SECRET_KEY
 from tests.registries.local_registry import LocalRegistry, digest_of
@@ -541,3 +548,23 @@ def test_docker_hub_tools_get_push_dates_from_the_hub_api(engine: Engine) -> Non
         (version,) = tool.versions
         assert version.pushed_at is not None
         assert version.pushed_at.isoformat() == "2025-03-04T05:06:07+00:00"
+
+
+def test_an_unexpected_exception_ends_the_run_failed_with_a_reference(
+    engine: Engine, open_registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository = unique("crash")
+    open_registry.push_image(repository, "1.0")
+    tool_id = register(engine, open_registry, repository)
+
+    async def broken(self: Refresher, snapshot: Any, progress: Any) -> RefreshReport:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Refresher, "_refresh", broken)
+    report = refresh(engine, tool_id)
+    assert report.status == "failed"
+    assert report.message is not None and "under reference" in report.message
+    with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
+        run = session.scalars(select(RefreshRun).where(RefreshRun.tool_id == tool_id)).one()
+        assert (run.status, run.finished_at is not None) == ("failed", True)
+    assert stored(engine, tool_id)["status"] == "failed"

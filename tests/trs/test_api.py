@@ -136,11 +136,10 @@ def test_every_endpoint_answers_with_the_schema_at_both_bases(
     descriptor = client.get(f"{base}/tools/{tool_id}/versions/1.17/CWL/descriptor").json()
     valid(descriptor, "FileWrapper")
     assert descriptor["content"].startswith("cwlVersion")
-    valid(
-        client.get(f"{base}/tools/{tool_id}/versions/1.17/CWL/tests").json(),
-        "FileWrapper",
-        array=True,
-    )
+    for kind in ("CWL", "PLAIN_CWL"):
+        tests = client.get(f"{base}/tools/{tool_id}/versions/1.17/{kind}/tests").json()
+        valid(tests, "FileWrapper", array=True)
+        assert tests and all("content" in test for test in tests)
     files = client.get(f"{base}/tools/{tool_id}/versions/1.17/CWL/files").json()
     valid(files, "ToolFile", array=True)
     assert {f["path"] for f in files} == {"samtools.cwl", "lib/view.cwl", "test.json", "Dockerfile"}

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,51 @@ def test_an_unpublished_tool_is_not_found_for_others_and_forms_need_csrf(
     assert "forged" not in mine.text()
     maria_context.close()
     bob_context.close()
+
+
+def test_another_site_cannot_frame_dockyards_pages_and_pages_break_no_policy(
+    browser: Browser, server: str, people: None
+) -> None:
+    """A page on another origin frames the sign-in page: Chromium refuses to show it. On
+    dockyard's own pages (scripts, htmx) the Content-Security-Policy is never violated."""
+    attacker = HTTPServer(("127.0.0.1", 0), _FramingPage)
+    attacker.target = f"{server}/signin"  # type: ignore[attr-defined]
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{attacker.server_address[1]}/")
+        page.wait_for_timeout(500)
+        framed = page.frames[1] if len(page.frames) > 1 else None
+        shown = framed.evaluate("document.body ? document.body.innerText : ''") if framed else ""
+        assert "Password" not in shown, "the sign-in form was shown inside another site"
+        own, violations = context.new_page(), []
+        own.on(
+            "console",
+            lambda message: (
+                violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        own.goto(f"{server}/signin")
+        own.goto(f"{server}/")
+        own.goto(f"{server}/search?q=tool")
+        assert violations == []
+    finally:
+        context.close()
+        attacker.shutdown()
+        attacker.server_close()
+
+
+class _FramingPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = f'<!doctype html><iframe src="{self.server.target}"></iframe>'.encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass

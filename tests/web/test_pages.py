@@ -44,8 +44,10 @@ def test_the_session_cookie_is_httponly_samesite_and_secure_over_https(
     with TestClient(create_app(settings), base_url="https://dockyard.example") as client:
         answer = sign_in(client, "maria")
         cookie = answer.headers["set-cookie"]
-        assert "dockyard_session=" in cookie
+        assert "__Host-dockyard_session=" in cookie  # only this host, over HTTPS, path /
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" in cookie
+        assert "Domain" not in cookie and "Path=/" in cookie
+        assert client.get("/my/tools").status_code == 200  # the prefixed cookie signs in
     with TestClient(create_app(settings)) as plain:
         assert "Secure" not in sign_in(plain, "maria").headers["set-cookie"]
 
@@ -72,6 +74,43 @@ def test_forms_without_this_browsers_csrf_token_are_refused(
         follow_redirects=False,
     )
     assert good.status_code == 303
+
+
+def test_a_csrf_token_works_only_with_the_session_it_was_made_in(
+    settings: Settings, maria: str, make_user: MakeUser
+) -> None:
+    make_user("bob", password=PASSWORD)
+    with TestClient(create_app(settings)) as bob, TestClient(create_app(settings)) as mine:
+        sign_in(bob, "bob")
+        bob_token = token_of(bob.get("/my/tools").text)
+        sign_in(mine, "maria")
+        # Bob's CSRF cookie and token, sent with Maria's session.
+        mine.cookies.set("dockyard_csrf", bob.cookies["dockyard_csrf"])
+        forged = mine.post(
+            "/my/tools",
+            data={"image": "quay.io/ns/crossed", "csrf_token": bob_token},
+            follow_redirects=False,
+        )
+        assert forged.status_code == 403
+        assert "crossed" not in mine.get("/my/tools").text
+
+
+def test_a_notice_after_a_form_comes_from_a_signed_cookie_not_the_address(
+    client: TestClient, maria: str
+) -> None:
+    sign_in(client, "maria")
+    done = client.post(
+        "/my/tools",
+        data={"image": "quay.io/ns/noticed", "csrf_token": token_of(client.get("/my/tools").text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert "notice" not in done.headers["location"]
+    page = client.get(done.headers["location"])
+    assert "Registered quay.io/ns/noticed." in page.text
+    assert "Registered quay.io/ns/noticed." not in client.get(done.headers["location"]).text
+    client.cookies.set("dockyard_notice", "Rm9yZ2Vk.0000")  # "Forged", badly signed
+    assert "Forged" not in client.get("/").text
 
 
 def test_sign_in_is_rate_limited_per_username(client: TestClient, maria: str) -> None:

@@ -35,9 +35,12 @@ from dockyard.http import (
     CallerDep,
     CatalogDep,
     ContextDep,
+    Id,
+    Offset,
+    OptionalId,
     SessionDep,
     UserDep,
-    external_url,
+    link_base,
     user_from_header,
 )
 from dockyard.registries.credentials import sealing_box
@@ -47,7 +50,6 @@ notifications_router = APIRouter(prefix="/api/notifications", tags=["notificatio
 registry_requests_router = APIRouter(prefix="/api/registry-requests", tags=["registries"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def _steps(context: AppContext, request: AccessRequest) -> list[str]:
@@ -61,7 +63,7 @@ def _out(context: AppContext, request: AccessRequest, viewer: User) -> AccessReq
 
 @router.post("/api/tools/{tool_id}/access-requests", status_code=status.HTTP_201_CREATED)
 def request_access(
-    tool_id: int,
+    tool_id: Id,
     body: AccessRequestIn,
     request: Request,
     user: UserDep,
@@ -77,7 +79,7 @@ def request_access(
         tool_id,
         registry_identity=body.registry_username,
         message=body.message,
-        base_url=external_url(request),
+        base_url=link_base(request),
     )
     background.add_task(context.send_queued_mail)
     return _out(context, created, user)
@@ -90,7 +92,7 @@ def list_requests(
     context: ContextDep,
     role: Annotated[str, Query(description="all, mine (made by you) or inbox (to decide)")] = "all",
     status_: Annotated[str | None, Query(alias="status")] = None,
-    tool_id: int | None = None,
+    tool_id: OptionalId = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> AccessRequestList:
@@ -107,7 +109,7 @@ def list_requests(
 
 @router.get("/api/access-requests/{request_id}")
 def get_request(
-    request_id: int, user: UserDep, session: SessionDep, context: ContextDep
+    request_id: Id, user: UserDep, session: SessionDep, context: ContextDep
 ) -> AccessRequestOut:
     """One request, for its requester and the tool's maintainers."""
     return _out(context, services.visible_request(session, user, request_id), user)
@@ -126,7 +128,7 @@ def _decide(
     header = request.headers.get("authorization")
 
     def caller(session: Session) -> User:
-        return user_from_header(session, header)
+        return user_from_header(session, header, context.usage)
 
     def shape(decided: AccessRequest, user: User, step: decisions.Step) -> DecisionOut:
         return DecisionOut(
@@ -141,14 +143,14 @@ def _decide(
         action,
         reason=body.reason,
         apply=body.apply,
-        base_url=external_url(request),
+        base_url=link_base(request),
         shape=shape,
     )
 
 
 @router.post("/api/access-requests/{request_id}/grant")
 def grant(
-    request_id: int,
+    request_id: Id,
     request: Request,
     context: ContextDep,
     background: BackgroundTasks,
@@ -161,7 +163,7 @@ def grant(
 
 @router.post("/api/access-requests/{request_id}/deny")
 def deny(
-    request_id: int,
+    request_id: Id,
     body: DecisionIn,
     request: Request,
     context: ContextDep,
@@ -173,7 +175,7 @@ def deny(
 
 @router.post("/api/access-requests/{request_id}/revoke")
 def revoke(
-    request_id: int,
+    request_id: Id,
     request: Request,
     context: ContextDep,
     background: BackgroundTasks,
@@ -185,7 +187,7 @@ def revoke(
 
 @router.post("/api/access-requests/{request_id}/withdraw")
 def withdraw(
-    request_id: int, request: Request, context: ContextDep, background: BackgroundTasks
+    request_id: Id, request: Request, context: ContextDep, background: BackgroundTasks
 ) -> DecisionOut:
     """The requester withdraws their pending request."""
     return _decide(context, request, background, request_id, "withdraw", DecisionIn(apply=False))
@@ -193,7 +195,7 @@ def withdraw(
 
 @router.get("/api/tools/{tool_id}/access-log")
 def access_log(
-    tool_id: int, user: UserDep, session: SessionDep, limit: Limit = 50, offset: Offset = 0
+    tool_id: Id, user: UserDep, session: SessionDep, limit: Limit = 50, offset: Offset = 0
 ) -> AccessEventList:
     """The tool's access audit log, newest first (maintainers only)."""
     events, total = services.audit_log(session, user, tool_id, limit=limit, offset=offset)
@@ -202,7 +204,7 @@ def access_log(
 
 @router.get("/api/tools/{tool_id}/pull-instructions")
 def pull_instructions(
-    tool_id: int,
+    tool_id: Id,
     caller: CallerDep,
     session: SessionDep,
     context: ContextDep,
@@ -223,7 +225,7 @@ def pull_instructions(
 
 @router.get("/api/tools/{tool_id}/ecr-policy")
 def ecr_policy(
-    tool_id: int,
+    tool_id: Id,
     user: UserDep,
     session: SessionDep,
     catalog: CatalogDep,
@@ -243,7 +245,7 @@ def ecr_policy(
 
 @router.put("/api/tools/{tool_id}/grant-token", status_code=status.HTTP_204_NO_CONTENT)
 def set_grant_token(
-    tool_id: int, body: GrantTokenIn, user: UserDep, session: SessionDep, context: ContextDep
+    tool_id: Id, body: GrantTokenIn, user: UserDep, session: SessionDep, context: ContextDep
 ) -> Response:
     """Save a Quay API token that lets dockyard grant and revoke read access (write-only)."""
     sealed = sealing_box(context.settings).seal(body.token)
@@ -252,7 +254,7 @@ def set_grant_token(
 
 
 @router.delete("/api/tools/{tool_id}/grant-token", status_code=status.HTTP_204_NO_CONTENT)
-def clear_grant_token(tool_id: int, user: UserDep, session: SessionDep) -> Response:
+def clear_grant_token(tool_id: Id, user: UserDep, session: SessionDep) -> Response:
     """Forget the tool's grant token."""
     services.clear_grant_token(session, user, tool_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -272,7 +274,7 @@ def list_notifications(
 
 
 @notifications_router.post("/{notification_id}/read")
-def read_notification(notification_id: int, user: UserDep, session: SessionDep) -> dict[str, int]:
+def read_notification(notification_id: Id, user: UserDep, session: SessionDep) -> dict[str, int]:
     """Mark one notice read."""
     return {"marked": services.mark_read(session, user, notification_id)}
 
@@ -310,7 +312,7 @@ def list_registry_requests(
 
 @registry_requests_router.post("/{request_id}/resolve")
 def resolve_registry_request(
-    request_id: int, body: RegistryResolutionIn, user: UserDep, session: SessionDep
+    request_id: Id, body: RegistryResolutionIn, user: UserDep, session: SessionDep
 ) -> RegistryRequestOut:
     """An admin closes a registry request as added or declined."""
     return RegistryRequestOut.of(

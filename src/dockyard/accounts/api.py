@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from dockyard.accounts import services
 from dockyard.accounts.schemas import NewTokenOut, TokenIn, TokenList, TokenOut, UserOut
-from dockyard.http import SessionDep, UserDep
+from dockyard.http import Id, SessionDep, UserDep
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -32,7 +32,7 @@ def create_token(body: TokenIn, user: UserDep, session: SessionDep) -> NewTokenO
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: int, user: UserDep, session: SessionDep) -> Response:
+def revoke_token(token_id: Id, user: UserDep, session: SessionDep) -> Response:
     """Revoke one of the caller's tokens."""
     services.revoke_token(session, user, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -161,8 +162,19 @@ def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
     return token
 
 
-def authenticate_token(session: Session, plaintext: str, *, now: datetime | None = None) -> User:
-    """The active user a bearer token belongs to, or `AuthenticationRequired`."""
+def authenticate_token(
+    session: Session,
+    plaintext: str,
+    *,
+    now: datetime | None = None,
+    used: Callable[[int, datetime], None] | None = None,
+) -> User:
+    """The active user a bearer token belongs to, or `AuthenticationRequired`.
+
+    Nothing is written: a read stays a read (on SQLite a write would take the database's
+    lock). When the token's `last_used_at` is due for a new value (at most once a
+    `LAST_USED_RESOLUTION`), `used(token_id, now)` is told, to write it later.
+    """
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(plaintext)))
     if token is None or token.revoked_at is not None:
         raise AuthenticationRequired(
@@ -172,9 +184,9 @@ def authenticate_token(session: Session, plaintext: str, *, now: datetime | None
     if not token.user.is_active:
         raise AuthenticationRequired("this account is disabled: ask an administrator")
     now = now or utcnow()
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        session.flush()
+    due = token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION
+    if due and used is not None:
+        used(token.id, now)
     return token.user
 
 

@@ -18,6 +18,8 @@ from dockyard.http import (
     CallerDep,
     CatalogDep,
     ContextDep,
+    Id,
+    Offset,
     SessionDep,
     UserDep,
     external_url,
@@ -85,7 +87,7 @@ def list_tools(
         Query(description="name, updated, created or -uses (most used first); '-' for descending"),
     ] = "name",
     limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ToolList:
     """Tools visible to the caller, searched, filtered, sorted and paged."""
     page = services.find_tools(
@@ -115,14 +117,14 @@ def list_tools(
 
 
 @router.get("/{tool_id}")
-def get_tool(tool_id: int, caller: CallerDep, session: SessionDep, catalog: CatalogDep) -> ToolOut:
+def get_tool(tool_id: Id, caller: CallerDep, session: SessionDep, catalog: CatalogDep) -> ToolOut:
     """One tool, if the caller may see it."""
     return ToolOut.of(services.visible_tool(session, caller, tool_id), caller, catalog)
 
 
 @router.patch("/{tool_id}")
 def update_tool(
-    tool_id: int, body: ToolPatch, user: UserDep, session: SessionDep, catalog: CatalogDep
+    tool_id: Id, body: ToolPatch, user: UserDep, session: SessionDep, catalog: CatalogDep
 ) -> ToolOut:
     """Change a tool's description, maintainer email, visibility, default version or source."""
     changes = body.model_dump(exclude_unset=True)
@@ -133,29 +135,27 @@ def update_tool(
 
 
 @router.delete("/{tool_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_tool(tool_id: int, user: UserDep, session: SessionDep) -> Response:
+def delete_tool(tool_id: Id, user: UserDep, session: SessionDep) -> Response:
     """Delete a tool, its versions and files."""
     services.delete_tool(session, user, tool_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{tool_id}/publish")
-def publish_tool(tool_id: int, user: UserDep, session: SessionDep, catalog: CatalogDep) -> ToolOut:
+def publish_tool(tool_id: Id, user: UserDep, session: SessionDep, catalog: CatalogDep) -> ToolOut:
     """List the tool publicly (it needs at least one visible version)."""
     return ToolOut.of(services.publish(session, user, tool_id), user, catalog)
 
 
 @router.post("/{tool_id}/unpublish")
-def unpublish_tool(
-    tool_id: int, user: UserDep, session: SessionDep, catalog: CatalogDep
-) -> ToolOut:
+def unpublish_tool(tool_id: Id, user: UserDep, session: SessionDep, catalog: CatalogDep) -> ToolOut:
     """Hide the tool from everyone but its maintainers."""
     return ToolOut.of(services.unpublish(session, user, tool_id), user, catalog)
 
 
 @router.post("/{tool_id}/maintainers", status_code=status.HTTP_201_CREATED)
 def add_maintainer(
-    tool_id: int, body: MaintainerIn, user: UserDep, session: SessionDep, catalog: CatalogDep
+    tool_id: Id, body: MaintainerIn, user: UserDep, session: SessionDep, catalog: CatalogDep
 ) -> ToolOut:
     """Add a maintainer."""
     return ToolOut.of(services.add_maintainer(session, user, tool_id, body.username), user, catalog)
@@ -163,14 +163,14 @@ def add_maintainer(
 
 @router.delete("/{tool_id}/maintainers/{username}")
 def remove_maintainer(
-    tool_id: int, username: str, user: UserDep, session: SessionDep, catalog: CatalogDep
+    tool_id: Id, username: str, user: UserDep, session: SessionDep, catalog: CatalogDep
 ) -> ToolOut:
     """Remove a maintainer (never the last one)."""
     return ToolOut.of(services.remove_maintainer(session, user, tool_id, username), user, catalog)
 
 
 @router.get("/{tool_id}/versions")
-def list_versions(tool_id: int, caller: CallerDep, session: SessionDep) -> VersionList:
+def list_versions(tool_id: Id, caller: CallerDep, session: SessionDep) -> VersionList:
     """The tool's versions the caller may see."""
     tool = services.visible_tool(session, caller, tool_id)
     versions = services.visible_versions(tool, caller)
@@ -178,7 +178,7 @@ def list_versions(tool_id: int, caller: CallerDep, session: SessionDep) -> Versi
 
 
 @router.post("/{tool_id}/versions", status_code=status.HTTP_201_CREATED)
-def add_version(tool_id: int, body: VersionIn, user: UserDep, session: SessionDep) -> VersionOut:
+def add_version(tool_id: Id, body: VersionIn, user: UserDep, session: SessionDep) -> VersionOut:
     """Add a version by hand."""
     version = services.add_version(
         session,
@@ -193,7 +193,7 @@ def add_version(tool_id: int, body: VersionIn, user: UserDep, session: SessionDe
 
 
 @router.get("/{tool_id}/versions/{name}")
-def get_version(tool_id: int, name: str, caller: CallerDep, session: SessionDep) -> VersionOut:
+def get_version(tool_id: Id, name: str, caller: CallerDep, session: SessionDep) -> VersionOut:
     """One version with its images and files."""
     tool = services.visible_tool(session, caller, tool_id)
     return VersionOut.of(tool, services.visible_version(tool, caller, name))
@@ -201,7 +201,7 @@ def get_version(tool_id: int, name: str, caller: CallerDep, session: SessionDep)
 
 @router.patch("/{tool_id}/versions/{name}")
 def update_version(
-    tool_id: int, name: str, body: VersionPatch, user: UserDep, session: SessionDep
+    tool_id: Id, name: str, body: VersionPatch, user: UserDep, session: SessionDep
 ) -> VersionOut:
     """Hide or show a version, describe it, or replace its images."""
     version = services.update_version(
@@ -217,7 +217,7 @@ def update_version(
 
 
 @router.delete("/{tool_id}/versions/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_version(tool_id: int, name: str, user: UserDep, session: SessionDep) -> Response:
+def delete_version(tool_id: Id, name: str, user: UserDep, session: SessionDep) -> Response:
     """Delete a version and its files."""
     services.delete_version(session, user, tool_id, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -225,7 +225,7 @@ def delete_version(tool_id: int, name: str, user: UserDep, session: SessionDep) 
 
 @router.put("/{tool_id}/versions/{name}/files")
 def replace_files(
-    tool_id: int, name: str, body: FilesIn, user: UserDep, session: SessionDep
+    tool_id: Id, name: str, body: FilesIn, user: UserDep, session: SessionDep
 ) -> VersionOut:
     """Replace all of a version's files."""
     version = services.replace_files(
@@ -240,7 +240,7 @@ def replace_files(
 
 @router.get("/{tool_id}/versions/{name}/files/{path:path}", response_class=PlainTextResponse)
 def get_file(
-    tool_id: int, name: str, path: str, caller: CallerDep, session: SessionDep
+    tool_id: Id, name: str, path: str, caller: CallerDep, session: SessionDep
 ) -> PlainTextResponse:
     """The content of one file, as plain text."""
     tool = services.visible_tool(session, caller, tool_id)
@@ -254,7 +254,7 @@ def _images(images: list[ImageModel]) -> list[services.ImageSpec]:
 
 @router.post("/{tool_id}/refresh", response_model=None)
 async def refresh_tool(
-    tool_id: int, request: Request, context: ContextDep
+    tool_id: Id, request: Request, context: ContextDep
 ) -> JSONResponse | StreamingResponse:
     """Read the tool's tags, digests and platforms from its registry now.
 
@@ -277,7 +277,7 @@ async def refresh_tool(
 
 def _authorize_refresh(context: AppContext, header: str | None, tool_id: int) -> None:
     with unit_of_work(context.sessions) as session:
-        services.changeable_tool(session, user_from_header(session, header), tool_id)
+        services.changeable_tool(session, user_from_header(session, header, context.usage), tool_id)
 
 
 async def _refresh_events(context: AppContext, tool_id: int) -> AsyncIterator[str]:
@@ -312,7 +312,7 @@ async def _refresh_events(context: AppContext, tool_id: int) -> AsyncIterator[st
 
 
 @router.get("/{tool_id}/credentials")
-def get_credentials(tool_id: int, user: UserDep, session: SessionDep) -> CredentialsOut:
+def get_credentials(tool_id: Id, user: UserDep, session: SessionDep) -> CredentialsOut:
     """Whether the tool has registry credentials (never the secret)."""
     stored = services.get_credentials(session, user, tool_id)
     if stored is None:
@@ -324,7 +324,7 @@ def get_credentials(tool_id: int, user: UserDep, session: SessionDep) -> Credent
 
 @router.put("/{tool_id}/credentials", status_code=status.HTTP_204_NO_CONTENT)
 def set_credentials(
-    tool_id: int, body: CredentialsIn, user: UserDep, session: SessionDep, context: ContextDep
+    tool_id: Id, body: CredentialsIn, user: UserDep, session: SessionDep, context: ContextDep
 ) -> Response:
     """Store registry credentials for refreshing this tool (encrypted; write-only)."""
     sealed = sealing_box(context.settings).seal(body.password)
@@ -335,7 +335,7 @@ def set_credentials(
 
 
 @router.delete("/{tool_id}/credentials", status_code=status.HTTP_204_NO_CONTENT)
-def delete_credentials(tool_id: int, user: UserDep, session: SessionDep) -> Response:
+def delete_credentials(tool_id: Id, user: UserDep, session: SessionDep) -> Response:
     """Forget the tool's registry credentials."""
     services.delete_credentials(session, user, tool_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -343,7 +343,7 @@ def delete_credentials(tool_id: int, user: UserDep, session: SessionDep) -> Resp
 
 @router.post("/{tool_id}/webhook", status_code=status.HTTP_201_CREATED)
 def create_webhook(
-    tool_id: int, request: Request, user: UserDep, session: SessionDep, context: ContextDep
+    tool_id: Id, request: Request, user: UserDep, session: SessionDep, context: ContextDep
 ) -> dict[str, Any]:
     """A new push-webhook secret and the URL to give the registry (shown this once)."""
     tool, secret = webhooks.create_secret(session, user, tool_id)
@@ -364,7 +364,7 @@ def create_webhook(
 
 
 @router.delete("/{tool_id}/webhook", status_code=status.HTTP_204_NO_CONTENT)
-def delete_webhook(tool_id: int, user: UserDep, session: SessionDep) -> Response:
+def delete_webhook(tool_id: Id, user: UserDep, session: SessionDep) -> Response:
     """Stop accepting push webhooks for the tool."""
     webhooks.disable(session, user, tool_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -374,7 +374,7 @@ hooks_router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 
 
 @hooks_router.post("/tools/{tool_id}", status_code=status.HTTP_202_ACCEPTED)
-async def receive_webhook(tool_id: int, request: Request, context: ContextDep) -> dict[str, str]:
+async def receive_webhook(tool_id: Id, request: Request, context: ContextDep) -> dict[str, str]:
     """A registry's push notification: the tool is refreshed as soon as a scheduler can."""
     from anyio import to_thread
 

@@ -297,6 +297,8 @@ def _pinned(url: str, addresses: Sequence[str]) -> list[str]:
     scheme = parts.scheme.lower()
     if not addresses or scheme not in ("http", "https") or not parts.hostname:
         return []
+    if parts.hostname in addresses:  # an address, not a name: nothing to resolve or pin
+        return []
     port = parts.port or (443 if scheme == "https" else 80)
     listed = ",".join(f"[{a}]" if ":" in a else a for a in dict.fromkeys(addresses))
     return ["-c", f"http.curloptResolve={parts.hostname}:{port}:{listed}"]

@@ -11,10 +11,12 @@ tag is recorded on that version and the other tags go on.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import re
 import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -45,6 +47,7 @@ from dockyard.tools.sources import SourceSync
 
 #: Tags of one tool read at once; the registry client's requests in flight per registry
 #: (`Registry.max_in_flight`) bound what reaches the registry.
+log = logging.getLogger("dockyard.refresh")
 TAGS_AT_ONCE = 16
 #: Tools of one registry host refreshed at once by one process, as a multiple of that
 #: registry's requests in flight: each tool begins with requests one after another (token,
@@ -150,26 +153,37 @@ class Refresher:
                 registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
                 tools = self.tools_per_host or TOOLS_PER_SLOT * registry.max_in_flight
                 limit = self._host_limits[snapshot.host] = asyncio.Semaphore(tools)
-            async with limit:
-                try:
-                    async with asyncio.timeout(self.deadline):
-                        report = await self._refresh(snapshot, progress)
-                except TimeoutError:
-                    report = await self._overran(snapshot, progress)
-                except Exception:
-                    failed = RefreshReport(
-                        tool_id=tool_id,
-                        path=snapshot.path,
-                        status="failed",
-                        message="the refresh failed unexpectedly; the server's log has why",
-                    )
-                    await to_thread.run_sync(self._finish_run, snapshot.run_id, failed)
-                    raise
-            if self.sources is not None:
-                report.sources = await self.sources.sync(self.sessions, tool_id)
+            try:
+                async with limit:
+                    try:
+                        async with asyncio.timeout(self.deadline):
+                            report = await self._refresh(snapshot, progress)
+                    except TimeoutError:
+                        report = await self._overran(snapshot, progress)
+                if self.sources is not None:
+                    report.sources = await self.sources.sync(self.sessions, tool_id)
+            except Exception:
+                report = await self._crashed(snapshot, progress)
             await to_thread.run_sync(self._finish_run, snapshot.run_id, report)
             await _emit(progress, {"event": "done", "report": report.as_dict()})
             return report
+
+    async def _crashed(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
+        """A refresh that raised what it should not have: failed, findable in the log."""
+        reference = uuid.uuid4().hex[:12]
+        log.exception(
+            "refresh failed unexpectedly",
+            extra={"tool_id": snapshot.tool_id, "reference": reference},
+        )
+        message = (
+            "the refresh failed unexpectedly; the operator can find why in the log under "
+            f"reference {reference}"
+        )
+        await to_thread.run_sync(self._record_failure, snapshot, message, None)
+        await _emit(progress, {"event": "failed", "message": message})
+        return RefreshReport(
+            tool_id=snapshot.tool_id, path=snapshot.path, status="failed", message=message
+        )
 
     async def _overran(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
         message = (

@@ -97,7 +97,8 @@ class SourceSync:
         outcomes: list[_Outcome] = []
         try:
             scheme, host = url_host(spec.git_url)
-            pins = [] if scheme == "file" else await self.guard.addresses(f"https://{host}/")
+            netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal is bracketed
+            pins = [] if scheme == "file" else await self.guard.addresses(f"https://{netloc}/")
             refs = await to_thread.run_sync(
                 functools.partial(self.reader.remote_refs, spec.git_url, pins=pins)
             )

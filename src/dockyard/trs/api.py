@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from dockyard import __version__
 from dockyard.accounts.models import User
 from dockyard.errors import InvalidInput, NotFound
-from dockyard.http import CallerDep, SessionDep, external_url
+from dockyard.http import MAX_OFFSET, CallerDep, SessionDep, external_url
 from dockyard.registries.reference import DOCKER_HUB_ALIASES
 from dockyard.tools import services
 from dockyard.tools.models import Tool, ToolVersion, VersionFile
@@ -175,8 +175,8 @@ def _resource(
             for f in version.files
             if f.file_type == FileType.TEST_FILE and f.descriptor_type in (None, descriptor)
         ]
-        if plain:
-            return _json([f.content for f in tests])
+        # The spec answers /tests with FileWrappers for PLAIN_ types too: a list of files
+        # has no single plain text to be.
         return _json([views.file_wrapper(f, _file_url(request, f)) for f in tests])
     if action == "files" and len(tail) == 4:
         files = [
@@ -280,8 +280,10 @@ def _with_etag(request: Request, response: Response) -> Response:
 def _offset(offset: str | None) -> int:
     if offset in (None, ""):
         return 0
-    if not offset.isdigit():
-        raise InvalidInput("offset is a record number: 0, 20, 40, ...")
+    # ASCII digits only ("²" is a digit to str.isdigit), and no further than listings page.
+    digits = offset.isascii() and offset.isdigit()
+    if not digits or len(offset) > len(str(MAX_OFFSET)) or int(offset) > MAX_OFFSET:
+        raise InvalidInput(f"offset is a record number from 0 to {MAX_OFFSET:,}: 0, 20, 40, ...")
     return int(offset)
 
 

@@ -13,7 +13,7 @@ from dockyard.access import decisions, rules, services
 from dockyard.access.models import AccessRequest
 from dockyard.accounts.models import User
 from dockyard.errors import DockyardError, PermissionDenied
-from dockyard.http import ContextDep, SessionDep, external_url
+from dockyard.http import ContextDep, Id, SessionDep, link_base
 from dockyard.tools import services as tool_services
 from dockyard.web.security import (
     CsrfDep,
@@ -79,7 +79,7 @@ def request_access(
             tool_id,
             registry_identity=registry_username,
             message=message,
-            base_url=external_url(request),
+            base_url=link_base(request),
         )
     except DockyardError as error:
         session.rollback()
@@ -94,7 +94,7 @@ def request_access(
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 def request_page(
-    request: Request, request_id: int, user: WebUserDep, session: SessionDep, context: ContextDep
+    request: Request, request_id: Id, user: WebUserDep, session: SessionDep, context: ContextDep
 ) -> HTMLResponse:
     """One request: decisions for maintainers; status and pull lines for the requester."""
     me = signed_in(request, user)
@@ -149,7 +149,7 @@ def _decide(
             action,
             reason=reason,
             apply=apply,
-            base_url=external_url(request),
+            base_url=link_base(request),
             shape=shape,
         )
     except NeedsSignIn:
@@ -163,7 +163,7 @@ def _decide(
 @router.post("/requests/{request_id}/grant", dependencies=[CsrfDep])
 def grant(
     request: Request,
-    request_id: int,
+    request_id: Id,
     context: ContextDep,
     background: BackgroundTasks,
     manual: Annotated[bool, Form()] = False,
@@ -175,7 +175,7 @@ def grant(
 @router.post("/requests/{request_id}/deny", dependencies=[CsrfDep])
 def deny(
     request: Request,
-    request_id: int,
+    request_id: Id,
     context: ContextDep,
     background: BackgroundTasks,
     reason: Annotated[str, Form(max_length=rules.REASON_MAX_LENGTH)] = "",
@@ -187,7 +187,7 @@ def deny(
 @router.post("/requests/{request_id}/revoke", dependencies=[CsrfDep])
 def revoke(
     request: Request,
-    request_id: int,
+    request_id: Id,
     context: ContextDep,
     background: BackgroundTasks,
     reason: Annotated[str, Form(max_length=rules.REASON_MAX_LENGTH)] = "",
@@ -198,7 +198,7 @@ def revoke(
 
 @router.post("/requests/{request_id}/withdraw", dependencies=[CsrfDep])
 def withdraw(
-    request: Request, request_id: int, context: ContextDep, background: BackgroundTasks
+    request: Request, request_id: Id, context: ContextDep, background: BackgroundTasks
 ) -> Response:
     """The requester withdraws a pending request."""
     return _decide(request, context, background, request_id, "withdraw", apply=False)

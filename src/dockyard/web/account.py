@@ -10,11 +10,13 @@ from fastapi.responses import HTMLResponse, Response
 from dockyard.accounts import services as accounts
 from dockyard.db import unit_of_work
 from dockyard.errors import AuthenticationRequired, DockyardError
-from dockyard.http import ContextDep, SessionDep
+from dockyard.http import ContextDep, Id, SessionDep
 from dockyard.web.security import (
     SESSION_COOKIE,
     CsrfDep,
     WebUserDep,
+    delete_cookie,
+    get_cookie,
     redirect,
     render,
     set_cookie,
@@ -78,9 +80,9 @@ def _signin_again(
 @router.post("/signout", dependencies=[CsrfDep])
 def signout(request: Request, session: SessionDep) -> Response:
     """End the browser session."""
-    accounts.end_session(session, request.cookies.get(SESSION_COOKIE))
+    accounts.end_session(session, get_cookie(request, SESSION_COOKIE))
     response = redirect(request, "/?notice=You+are+signed+out.")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    delete_cookie(response, request, SESSION_COOKIE)
     return response
 
 
@@ -107,9 +109,7 @@ def create_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[CsrfDep])
-def revoke_token(
-    request: Request, token_id: int, user: WebUserDep, session: SessionDep
-) -> Response:
+def revoke_token(request: Request, token_id: Id, user: WebUserDep, session: SessionDep) -> Response:
     """Revoke one of the user's tokens."""
     accounts.revoke_token(session, signed_in(request, user), token_id)
     return redirect(request, "/account?notice=Token+revoked.")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from dockyard.accounts.models import User
 from dockyard.db import unit_of_work
 from dockyard.errors import DockyardError
-from dockyard.http import AppContext, CatalogDep, ContextDep, SessionDep
+from dockyard.http import AppContext, CatalogDep, ContextDep, Id, SessionDep
 from dockyard.registries.catalog import Catalog, Registry
 from dockyard.tools import rules, services
 from dockyard.tools.models import Tool
@@ -154,7 +154,7 @@ def register(
 
 @router.get("/{tool_id}", response_class=HTMLResponse)
 def manage_tool(
-    request: Request, tool_id: int, user: WebUserDep, session: SessionDep, catalog: CatalogDep
+    request: Request, tool_id: Id, user: WebUserDep, session: SessionDep, catalog: CatalogDep
 ) -> HTMLResponse:
     """Everything a maintainer changes about one tool."""
     me = signed_in(request, user)
@@ -198,7 +198,7 @@ def _act(request: Request, context: AppContext, tool_id: int, action: Action) ->
 
 
 @router.post("/{tool_id}/publish", dependencies=[CsrfDep])
-def publish(request: Request, tool_id: int, context: ContextDep) -> Response:
+def publish(request: Request, tool_id: Id, context: ContextDep) -> Response:
     """Publish the tool."""
 
     def act(session: Session, me: User) -> str:
@@ -209,7 +209,7 @@ def publish(request: Request, tool_id: int, context: ContextDep) -> Response:
 
 
 @router.post("/{tool_id}/unpublish", dependencies=[CsrfDep])
-def unpublish(request: Request, tool_id: int, context: ContextDep) -> Response:
+def unpublish(request: Request, tool_id: Id, context: ContextDep) -> Response:
     """Unpublish the tool."""
 
     def act(session: Session, me: User) -> str:
@@ -222,7 +222,7 @@ def unpublish(request: Request, tool_id: int, context: ContextDep) -> Response:
 @router.post("/{tool_id}/versions", dependencies=[CsrfDep])
 def add_version(
     request: Request,
-    tool_id: int,
+    tool_id: Id,
     context: ContextDep,
     name: Annotated[str, Form(max_length=128)],
     description: Annotated[str, Form(max_length=20_000)] = "",
@@ -239,7 +239,7 @@ def add_version(
 @router.post("/{tool_id}/versions/{name}/files", dependencies=[CsrfDep])
 async def upload_file(
     request: Request,
-    tool_id: int,
+    tool_id: Id,
     name: str,
     context: ContextDep,
     upload: Annotated[UploadFile, File()],
@@ -276,7 +276,7 @@ async def upload_file(
 @router.post("/{tool_id}/maintainers", dependencies=[CsrfDep])
 def add_maintainer(
     request: Request,
-    tool_id: int,
+    tool_id: Id,
     context: ContextDep,
     username: Annotated[str, Form(max_length=40)],
 ) -> Response:
@@ -291,7 +291,7 @@ def add_maintainer(
 
 @router.post("/{tool_id}/maintainers/{username}/remove", dependencies=[CsrfDep])
 def remove_maintainer(
-    request: Request, tool_id: int, username: str, context: ContextDep
+    request: Request, tool_id: Id, username: str, context: ContextDep
 ) -> Response:
     """Remove a maintainer."""
 
@@ -303,7 +303,7 @@ def remove_maintainer(
 
 
 @router.post("/{tool_id}/refresh", dependencies=[CsrfDep])
-async def refresh(request: Request, tool_id: int, context: ContextDep) -> Response:
+async def refresh(request: Request, tool_id: Id, context: ContextDep) -> Response:
     """Read the tool's tags, digests and platforms from its registry now."""
 
     def may_refresh(session: Session, me: User) -> str:

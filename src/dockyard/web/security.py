@@ -12,11 +12,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -34,6 +35,11 @@ from dockyard.web import HERE
 SESSION_COOKIE = "dockyard_session"
 CSRF_COOKIE = "dockyard_csrf"
 CSRF_FIELD = "csrf_token"
+#: The message the next page shows ("Published."), kept in a signed cookie for one page: a
+#: banner is never read from the address, where anyone could write one into a link.
+NOTICE_COOKIE = "dockyard_notice"
+NOTICE_SECONDS = 120
+MAX_NOTICE = 500
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
@@ -62,7 +68,7 @@ def _key(request: Request) -> bytes:
 
 def _browser_secret(request: Request) -> str:
     """This browser's CSRF cookie value, made (and later set) when it has none."""
-    existing = request.cookies.get(CSRF_COOKIE)
+    existing = get_cookie(request, CSRF_COOKIE)
     if existing and 20 <= len(existing) <= 100:
         return existing
     made: str | None = getattr(request.state, "new_csrf", None)
@@ -73,16 +79,18 @@ def _browser_secret(request: Request) -> str:
 
 
 def csrf_token(request: Request) -> str:
-    """The token this browser's forms carry."""
-    digest = hmac.new(_key(request), _browser_secret(request).encode(), hashlib.sha256)
-    return digest.hexdigest()
+    """The token this browser's forms carry, bound to its CSRF cookie and to its session
+    (a token and cookie pair taken from one session is no good with another)."""
+    session = get_cookie(request, SESSION_COOKIE) or ""
+    material = f"{_browser_secret(request)}\0{session}".encode()
+    return hmac.new(_key(request), material, hashlib.sha256).hexdigest()
 
 
 async def require_csrf(request: Request) -> None:
     """Refuse a form whose CSRF token is missing or belongs to another browser."""
     form = await request.form()
     sent = form.get(CSRF_FIELD)
-    cookie = request.cookies.get(CSRF_COOKIE)
+    cookie = get_cookie(request, CSRF_COOKIE)
     if (
         not isinstance(sent, str)
         or not cookie
@@ -105,7 +113,7 @@ def web_user(request: Request, session: SessionDep) -> User | None:
 
 def browser_user(request: Request, session: Session) -> User | None:
     """The user this browser's session cookie names, read in `session`."""
-    return session_user(session, request.cookies.get(SESSION_COOKIE))
+    return session_user(session, get_cookie(request, SESSION_COOKIE))
 
 
 WebUserDep = Annotated[User | None, Depends(web_user)]
@@ -116,10 +124,34 @@ def secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
+def cookie_name(request: Request, name: str) -> str:
+    """The name a cookie has for this browser: `__Host-` prefixed under HTTPS, so only this
+    host, over HTTPS, with path / can have set it (no subdomain or plain-HTTP page can)."""
+    return f"__Host-{name}" if secure(request) else name
+
+
+def get_cookie(request: Request, name: str) -> str | None:
+    """A dockyard cookie's value, by its name for this browser."""
+    return request.cookies.get(cookie_name(request, name))
+
+
 def set_cookie(response: Response, request: Request, name: str, value: str, **extra: Any) -> None:
     """A cookie with the flags every dockyard cookie has."""
     response.set_cookie(
-        name, value, httponly=True, samesite="lax", secure=secure(request), path="/", **extra
+        cookie_name(request, name),
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=secure(request),
+        path="/",
+        **extra,
+    )
+
+
+def delete_cookie(response: Response, request: Request, name: str) -> None:
+    """Remove a dockyard cookie from the browser."""
+    response.delete_cookie(
+        cookie_name(request, name), path="/", secure=secure(request), httponly=True
     )
 
 
@@ -134,20 +166,53 @@ def render(
     request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
     """A page with the signed-in user, the CSRF token and flash message filled in."""
+    notice = _read_notice(request)
     values = {
         "user": getattr(request.state, "user", None),
         "csrf_token": csrf_token(request),
-        "notice": request.query_params.get("notice"),
+        "notice": notice,
         **context,
     }
     response = templates.TemplateResponse(request, template, values, status_code=status_code)
     _with_csrf_cookie(request, response)
+    if get_cookie(request, NOTICE_COOKIE) is not None:
+        delete_cookie(response, request, NOTICE_COOKIE)
     return response
 
 
 def redirect(request: Request, url: str) -> RedirectResponse:
-    """Back to a page after a form (303, so the browser GETs it)."""
-    return RedirectResponse(url, status_code=303)
+    """Back to a page after a form (303, so the browser GETs it). A `notice=` in `url`
+    is taken out of it and shown by that page from a signed cookie."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    notice = next((value for key, value in query if key == "notice"), None)
+    kept = urlencode([(key, value) for key, value in query if key != "notice"])
+    response = RedirectResponse(urlunsplit(parts._replace(query=kept)), status_code=303)
+    if notice:
+        signed = _sign_notice(request, notice[:MAX_NOTICE])
+        set_cookie(response, request, NOTICE_COOKIE, signed, max_age=NOTICE_SECONDS)
+    return response
+
+
+def _sign_notice(request: Request, text: str) -> str:
+    encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    digest = hmac.new(_key(request), b"notice\0" + encoded.encode(), hashlib.sha256)
+    return f"{encoded}.{digest.hexdigest()}"
+
+
+def _read_notice(request: Request) -> str | None:
+    """The notice this server set for this page, if any (a forged one is ignored)."""
+    value = get_cookie(request, NOTICE_COOKIE)
+    if not value or "." not in value:
+        return None
+    encoded, _, sent = value.rpartition(".")
+    expected = hmac.new(_key(request), b"notice\0" + encoded.encode(), hashlib.sha256)
+    if not hmac.compare_digest(sent, expected.hexdigest()):
+        return None
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def signed_in(request: Request, user: User | None) -> User:
