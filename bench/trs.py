@@ -186,14 +186,20 @@ def fetch_all(url: str, requests: dict[str, list[str]]) -> dict[str, bytes]:
 
 
 def wrk(
-    url: str, paths: list[str], seconds: int, connections: int, workdir: Path
+    url: str,
+    paths: list[str],
+    seconds: int,
+    connections: int,
+    workdir: Path,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Requests per second and errors, from wrk cycling over the paths."""
     listing = workdir / "paths.txt"
     listing.write_text("\n".join(paths) + "\n")
     script = workdir / "cycle.lua"
+    sent = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
     script.write_text(
-        "local paths = {}\n"
+        sent + "local paths = {}\n"
         f'for line in io.lines("{listing}") do paths[#paths + 1] = line end\n'
         "local i = 0\n"
         "request = function()\n"

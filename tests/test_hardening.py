@@ -266,3 +266,21 @@ def test_under_https_browsers_are_told_to_keep_to_it(settings: Settings) -> None
 def test_a_notice_in_the_address_is_never_shown(client: TestClient) -> None:
     page = client.get("/?notice=Your+account+is+suspended.+Call+555-0100")
     assert "Call 555-0100" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/registry-requests?status=%00x", None),
+        ("GET", "/api/tools?q=a%00b", None),
+        ("POST", "/api/tools", b'{"image": "quay.io/ns/nul", "description": "a\\u0000b"}'),
+    ],
+)
+def test_nul_in_text_is_a_4xx(
+    client: TestClient, make_user: MakeUser, method: str, path: str, body: bytes | None
+) -> None:
+    _, token = make_user("ada")
+    headers = {**bearer(token), "Content-Type": "application/json"}
+    answer = client.request(method, path, content=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert "NUL" in answer.json()["error"]["message"]

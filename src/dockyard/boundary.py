@@ -15,8 +15,9 @@ and text that is Unicode.
   Anything that is not a page (JSON, descriptors, files) runs nothing at all if a browser
   opens it.
 - **Unicode.** JSON may escape a lone surrogate (`"\\ud800"`), which is no character: it
-  cannot be stored or encoded. Such a body is refused here with a clear error, instead of
-  failing deep inside.
+  cannot be stored or encoded; and no text dockyard keeps may hold NUL (PostgreSQL's text
+  cannot). Such an address or body is refused here with a clear error, instead of failing
+  deep inside.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ DATA_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
 DOCS_POLICY = "frame-ancestors 'none'"
 DOCS_PATHS = ("/api/docs",)
 HSTS = b"max-age=31536000"
+NUL_MESSAGE = "text cannot hold NUL characters (\\0, %00): remove them and send it again"
 #: Paths answered whatever the Host: the probes.
 ANY_HOST = ("/healthz", "/readyz")
+#: NUL in an address or a form (percent-encoded), or in JSON (escaped or raw).
+_NUL = re.compile(rb"%00|\x00|\\u0000")
 #: A JSON escape or raw UTF-8 of a UTF-16 surrogate: only bodies with one are decoded here.
 _SURROGATE = re.compile(rb"\\u[dD][89abAB]|\\u[dD][c-fC-F]|\xed[\xa0-\xbf]")
 
@@ -76,15 +80,21 @@ class Boundary:
             )
             return
         send = _defended(scope, send)
+        if _NUL.search(scope.get("raw_path") or b"") or _NUL.search(scope["query_string"]):
+            await _refuse(send, 422, "invalid_input", NUL_MESSAGE)
+            return
         content_type = dict(scope["headers"]).get(b"content-type", b"")
-        if b"json" not in content_type:
+        if b"json" not in content_type and b"form-urlencoded" not in content_type:
             await self.app(scope, receive, send)
             return
         body, replay = await _read_body(receive)
-        if _SURROGATE.search(body) and not _encodable(body):
+        if _NUL.search(body):
+            await _refuse(send, 422, "invalid_input", NUL_MESSAGE)
+            return
+        if b"json" in content_type and _SURROGATE.search(body) and not _encodable(body):
             await _refuse(
                 send,
-                400,
+                422,  # as every invalid input in the API
                 "invalid_input",
                 "the JSON holds a lone surrogate (such as \\ud800), which is not a character: "
                 "send text as valid Unicode",

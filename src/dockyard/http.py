@@ -20,8 +20,8 @@ from dockyard.registries.catalog import Catalog
 from dockyard.settings import Settings
 from dockyard.tools.usage import UsageCounter
 
-#: The largest id a database row has (a signed 64-bit integer); a larger one names nothing.
-MAX_ID = 2**63 - 1
+#: The largest id a database row has (PostgreSQL's INTEGER, 32 bits); a larger one names nothing.
+MAX_ID = 2**31 - 1
 #: The furthest a listing pages; past it there is nothing to read, and the database's own
 #: integers are not reached.
 MAX_OFFSET = 1_000_000_000
