@@ -46,7 +46,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -254,10 +253,6 @@ async def refresh_all(refresher: Refresher, tool_ids: list[int]) -> list[str]:
     return [report.status for report in reports]
 
 
-def client(guard: Any) -> oci.RegistryClient:
-    return oci.RegistryClient(guard=guard)
-
-
 async def measure(
     engine: Engine, catalog: Catalog, tool_ids: list[int], tags: int, front: Front, in_flight: int
 ) -> dict[str, float]:
@@ -266,7 +261,7 @@ async def measure(
     figures: dict[str, float] = {}
     for label in ("full refresh", "unchanged re-refresh"):
         front.reset()
-        async with client(HostGuard(allow_private=True)) as registry_client:
+        async with oci.RegistryClient(guard=HostGuard(allow_private=True)) as registry_client:
             refresher = Refresher(
                 sessions=sessions,
                 catalog=catalog,
@@ -317,7 +312,7 @@ async def client_alone(
     delay, its wall time against the least for its requests."""
     fields = getattr(oci.Repository, "__dataclass_fields__", {})
     extra = {"max_in_flight": in_flight} if "max_in_flight" in fields else {}
-    async with client(HostGuard(allow_private=True)) as alone:
+    async with oci.RegistryClient(guard=HostGuard(allow_private=True)) as alone:
         targets = [
             oci.Repository(host=host, name=name, base_url=base_url, **extra)
             for name in repositories

@@ -35,13 +35,19 @@ from dockyard.errors import error_body
 _SECRET_QUERY = re.compile(r"(?i)\b(token|secret|password|access_token)=[^&\s]*")
 #: The policy of pages: dockyard's own scripts, styles and images only.
 PAGE_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 #: The policy of everything else: nothing runs, nothing frames it.
-DATA_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+DATA_POLICY = b"default-src 'none'; frame-ancestors 'none'; sandbox"
 #: The interactive API docs load Swagger UI from its CDN with an inline script.
-DOCS_POLICY = "frame-ancestors 'none'"
+DOCS_POLICY = b"frame-ancestors 'none'"
+#: Sent with every answer, besides its policy.
+DEFENCES = (
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
 DOCS_PATHS = ("/api/docs",)
 HSTS = b"max-age=31536000"
 NUL_MESSAGE = "text cannot hold NUL characters (\\0, %00): remove them and send it again"
@@ -65,6 +71,7 @@ class Boundary:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = _defended(scope, send)
         hosts = [value for name, value in scope["headers"] if name == b"host"]
         if len(hosts) > 1:
             await _refuse(send, 400, "bad_host", "send one Host header, not several")
@@ -79,7 +86,6 @@ class Boundary:
                 "names it answers for in DOCKYARD_BASE_URL and DOCKYARD_ALLOWED_HOSTS",
             )
             return
-        send = _defended(scope, send)
         if _NUL.search(scope.get("raw_path") or b"") or _NUL.search(scope["query_string"]):
             await _refuse(send, 422, "invalid_input", NUL_MESSAGE)
             return
@@ -118,12 +124,7 @@ def _defended(scope: Scope, send: Send) -> Send:
                 if docs
                 else (PAGE_POLICY if content_type.startswith(b"text/html") else DATA_POLICY)
             )
-            extra = [
-                (b"content-security-policy", policy.encode()),
-                (b"x-frame-options", b"DENY"),
-                (b"x-content-type-options", b"nosniff"),
-                (b"referrer-policy", b"same-origin"),
-            ]
+            extra = [(b"content-security-policy", policy), *DEFENCES]
             if https:
                 extra.append((b"strict-transport-security", HSTS))
             headers += [(name, value) for name, value in extra if name not in present]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -114,13 +113,3 @@ def test_a_proxy_on_a_private_address_is_the_operators_choice_and_allowed(
     with pytest.raises(RegistryUnavailable, match=r"cannot resolve registry\.invalid"):
         asyncio.run(go())
     assert proxied.requests()[before:] == []
-
-
-@pytest.fixture(scope="module")
-def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    from tests.access.test_mail import self_signed
-    from tests.registries.local_registry import run_registry
-
-    directory: Path = tmp_path_factory.mktemp("tls-registry-proxy")
-    with run_registry("open", directory, tls=self_signed(directory)) as registry:
-        yield registry

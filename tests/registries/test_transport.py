@@ -8,7 +8,7 @@ import gzip
 import hashlib
 import socket
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,17 +26,9 @@ from dockyard.registries.transport import (
     TransportError,
     TransportTimeout,
 )
-from tests.access.test_mail import self_signed
-from tests.registries.local_registry import LocalRegistry, digest_of, free_port, run_registry
+from tests.registries.local_registry import LocalRegistry, digest_of, free_port
 from tests.registries.raw_server import HangUpServer, answer, scripted
 from tests.registries.test_oci import OPEN_GUARD
-
-
-@pytest.fixture(scope="module")
-def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    directory = tmp_path_factory.mktemp("tls-registry")
-    with run_registry("open", directory, tls=self_signed(directory)) as registry:
-        yield registry
 
 
 def https_repository(registry: LocalRegistry, name: str) -> Repository:

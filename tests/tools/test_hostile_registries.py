@@ -6,8 +6,6 @@ left exactly as it was."""
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 import threading
 import time
 import tracemalloc
@@ -19,23 +17,17 @@ from sqlalchemy import Engine
 
 from dockyard.egress import HostGuard
 from tests.registries.raw_server import ScriptedServer, Sent, answer
-from tests.tools.test_refresh import refresh, register, stored, unique
+from tests.tools.test_refresh import (
+    CONFIG,
+    CONFIG_DIGEST,
+    MANIFEST,
+    MANIFEST_DIGEST,
+    refresh,
+    register,
+    stored,
+    unique,
+)
 
-CONFIG = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
-CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG).hexdigest()
-MANIFEST = json.dumps(
-    {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": CONFIG_DIGEST,
-            "size": len(CONFIG),
-        },
-        "layers": [],
-    }
-).encode()
-MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 #: Each request's deadline in these refreshes, and what a whole refresh may take here.
 REQUEST_DEADLINE = 2.0
 WITHIN = 12.0

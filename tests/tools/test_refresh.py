@@ -37,6 +37,22 @@ from tests.tools.test_services import CWL
 
 CATALOG = Catalog(BUILTIN_REGISTRIES)
 BOX = SecretBox(TEST_SECRET_KEY)
+#: A single-platform image as scripted registries serve it.
+CONFIG = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
+CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG).hexdigest()
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": CONFIG_DIGEST,
+            "size": len(CONFIG),
+        },
+        "layers": [],
+    }
+).encode()
+MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 
 
 def register(
@@ -501,22 +517,6 @@ def test_digest_helper_matches_the_registry(open_registry: LocalRegistry) -> Non
 
 
 def test_docker_hub_tools_get_push_dates_from_the_hub_api(engine: Engine) -> None:
-    config = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
-    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest,
-                "size": len(config),
-            },
-            "layers": [],
-        }
-    ).encode()
-    manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-
     def hub(request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if request.url.host == "hub.docker.com":
@@ -526,12 +526,12 @@ def test_docker_hub_tools_get_push_dates_from_the_hub_api(engine: Engine) -> Non
             return httpx.Response(200, json={"tags": ["1.0"]})
         if "/manifests/" in path:
             headers = {
-                "Docker-Content-Digest": manifest_digest,
+                "Docker-Content-Digest": MANIFEST_DIGEST,
                 "Content-Type": "application/vnd.oci.image.manifest.v1+json",
             }
-            return httpx.Response(200, headers=headers, content=manifest)
-        if path.endswith(config_digest):
-            return httpx.Response(200, content=config)
+            return httpx.Response(200, headers=headers, content=MANIFEST)
+        if path.endswith(CONFIG_DIGEST):
+            return httpx.Response(200, content=CONFIG)
         return httpx.Response(404, json={"errors": [{"code": "NOT_FOUND", "message": path}]})
 
     with db.unit_of_work(db.make_sessionmaker(engine)) as session:

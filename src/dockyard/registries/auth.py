@@ -79,9 +79,8 @@ def basic(credentials: Credentials) -> str:
 class _Batch:
     """Scopes waiting for one token request."""
 
+    future: asyncio.Future[str]
     scopes: dict[str, Repository] = field(default_factory=dict)
-    future: asyncio.Future[str] | None = None
-    sent: bool = False
 
 
 _Group = tuple[str, str, Credentials | None]
@@ -102,9 +101,8 @@ class Tokens:
         self._clock = clock
         self._window = gather_window
         self._cache: Recent[tuple[str, str, str, str], tuple[str, float]] = Recent(entries)
+        #: The batch each group is gathering; a batch leaves when its request is sent.
         self._batches: dict[_Group, _Batch] = {}
-        #: Token requests made.
-        self.requests = 0
 
     def forget(self, realm: str, scope: str) -> None:
         """Drop the tokens of a scope, which the registry no longer accepts."""
@@ -115,34 +113,24 @@ class Tokens:
         """A token that lets the repository be read, from the cache or the token service."""
         if not challenge.realm:
             raise RegistryAuthFailed("the Bearer challenge names no realm", **repository.where())
-        credentials = repository.credentials
-        key = (
-            challenge.realm,
-            challenge.service or "",
-            repository.pull_scope,
-            credentials.username if credentials else "",
-        )
-        cached = self._cache.get(key)
+        cached = self._cache.get(_cache_key(challenge, repository))
         if cached and cached[1] > self._clock():
             return cached[0]
-        group = (challenge.realm, challenge.service or "", credentials)
+        group = (challenge.realm, challenge.service or "", repository.credentials)
         batch = self._batches.get(group)
-        if batch is None or batch.sent or len(batch.scopes) >= MAX_SCOPES:
+        if batch is None or len(batch.scopes) >= MAX_SCOPES:
             batch = _Batch(future=asyncio.get_running_loop().create_future())
             self._batches[group] = batch
             asyncio.get_running_loop().create_task(self._send(group, batch, challenge))
         batch.scopes.setdefault(repository.pull_scope, repository)
-        assert batch.future is not None
         try:
             return await asyncio.shield(batch.future)
         except RegistryAuthFailed as error:  # told as this repository's problem
             raise RegistryAuthFailed(error.message, **repository.where()) from None
 
     async def _send(self, group: _Group, batch: _Batch, challenge: Challenge) -> None:
-        assert batch.future is not None
         await asyncio.sleep(self._window)
-        batch.sent = True
-        if self._batches.get(group) is batch:
+        if self._batches.get(group) is batch:  # a full batch was already replaced
             del self._batches[group]
         try:
             token, lifetime = await self._ask(list(batch.scopes.values()), challenge)
@@ -152,9 +140,7 @@ class Tokens:
             return
         expires = self._clock() + max(lifetime - TOKEN_MARGIN, lifetime / 2)
         for repository in batch.scopes.values():
-            user = repository.credentials.username if repository.credentials else ""
-            key = (challenge.realm or "", challenge.service or "", repository.pull_scope, user)
-            self._cache[key] = (token, expires)
+            self._cache[_cache_key(challenge, repository)] = (token, expires)
         batch.future.set_result(token)
 
     async def _ask(self, repositories: list[Repository], challenge: Challenge) -> tuple[str, float]:
@@ -167,7 +153,6 @@ class Tokens:
         headers = {}
         if first.credentials is not None:
             headers["Authorization"] = basic(first.credentials)
-        self.requests += 1
         try:
             answer = await self._fetch(first, url, headers)
         except RegistryUnavailable as error:
@@ -189,9 +174,15 @@ class Tokens:
         if not isinstance(token, str) or not token:
             raise RegistryAuthFailed("the token server sent no token", **first.where())
         lifetime = body.get("expires_in")
-        return token, float(lifetime if isinstance(lifetime, int | float) else 0) or float(
-            DEFAULT_TOKEN_LIFETIME
-        )
+        if not isinstance(lifetime, int | float) or lifetime <= 0:
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        return token, float(lifetime)
+
+
+def _cache_key(challenge: Challenge, repository: Repository) -> tuple[str, str, str, str]:
+    """A token's place in the cache: its service, the scope, and whose it is."""
+    user = repository.credentials.username if repository.credentials else ""
+    return (challenge.realm or "", challenge.service or "", repository.pull_scope, user)
 
 
 #: A registry learnt to need no credentials (it answered without a challenge).

@@ -8,7 +8,7 @@ blobs, and fetches a manifest by digest only once. Around every request it:
   challenge while the others wait for it, and tokens are asked for many repositories at once;
 - keeps at most `Repository.max_in_flight` requests on the wire per registry;
 - honours `Retry-After` on 429 and 503 with one pause shared by every request to that
-  registry, and then asks it with fewer requests at once (`pacing`); keeps a reserve of
+  registry, and then keeps below the rate it accepted (`pacing`); keeps a reserve of
   Docker Hub's pull allowance (`ratelimit-remaining`);
 - retries server errors a little;
 - follows redirects (a few), sends credentials only to the origin (scheme, host and port)
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import re
 import time
 from collections import Counter
@@ -89,7 +88,6 @@ DEFAULT_HEADERS = {
     "Accept-Encoding": "gzip, deflate",
 }
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-log = logging.getLogger("dockyard.registries")
 
 
 @dataclass(frozen=True)
@@ -129,8 +127,11 @@ class RegistryClient:
         cache_entries: int = CACHE_ENTRIES,
     ) -> None:
         self.guard = guard or HostGuard()
-        self._transport = RegistryTransport(guard=self.guard) if fetch is None else None
-        self._send: Fetch = fetch or self._transport.fetch  # type: ignore[union-attr]
+        self._transport: RegistryTransport | None = None
+        if fetch is None:
+            self._transport = RegistryTransport(guard=self.guard)
+            fetch = self._transport.fetch
+        self._send = fetch
         self._timeout = timeout
         self.max_wait = max_wait
         self.retries = retries
@@ -372,13 +373,11 @@ class RegistryClient:
         attempt = 0
         challenged = False
         limited = 0.0  # seconds this request waited because the registry said "too many"
-        waited = False  # this request already waited out the registry's pause
         allowance = self._allowance(repository)
         while True:
             attempt += 1
-            if not waited:
-                await self._wait_out_pause(repository, allowance)
-            waited = False
+            if allowance.rest() > self.max_wait:  # the allowance waits out shorter pauses
+                raise rate_limited(repository, allowance.rest())
             request_headers = dict(headers or {})
             probing = await self._challenges.begin(repository)
             answer: Answer | None = None
@@ -407,8 +406,6 @@ class RegistryClient:
                 # Waiting is how a metered registry is read: go on while the waits stay short.
                 if limited + wait <= self.max_wait:
                     limited += wait
-                    await self._sleep(wait)
-                    waited = True
                     continue
                 raise rate_limited(repository, wait)
             allowance.answered()
@@ -499,14 +496,6 @@ class RegistryClient:
             allowance = Allowance(repository.max_in_flight, clock=self._clock, sleep=self._sleep)
             self._allowances[repository.base_url] = allowance
         return allowance
-
-    async def _wait_out_pause(self, repository: Repository, allowance: Allowance) -> None:
-        """Wait while the registry asked every client to; too long a wait is an error."""
-        rest = allowance.rest()
-        if rest > self.max_wait:
-            raise rate_limited(repository, rest)
-        if rest > 0:
-            await self._sleep(rest)
 
 
 # --- helpers ----------------------------------------------------------------------------------

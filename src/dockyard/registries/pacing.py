@@ -58,15 +58,14 @@ class Allowance:
         self.paused_until = 0.0
         self._clock = clock
         self._sleep = sleep
-        self._ready = asyncio.Condition()
+        self._turns = asyncio.Semaphore(limit)
         self._answered: deque[float] = deque(maxlen=REMEMBERED)
         self._next = 0.0
         self._calm = 0
 
     async def __aenter__(self) -> None:
-        async with self._ready:
-            await self._ready.wait_for(lambda: self.in_flight < self.limit)
-            self.in_flight += 1
+        await self._turns.acquire()
+        self.in_flight += 1
         try:
             # Holding its turn: nothing is sent meanwhile anyway.
             await self._wait_for_pace()
@@ -80,9 +79,8 @@ class Allowance:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        async with self._ready:
-            self.in_flight -= 1
-            self._ready.notify()
+        self.in_flight -= 1
+        self._turns.release()
 
     async def _wait_for_pace(self) -> None:
         now = self._clock()
@@ -105,7 +103,6 @@ class Allowance:
                 self.rate = rate if self.rate is None else min(rate, self.rate)
                 self._calm = 0
         self.paused_until = max(self.paused_until, now + seconds)
-        self._next = max(self._next, self.paused_until)
 
     def answered(self) -> None:
         """An answer that was not "too many"."""

@@ -28,7 +28,7 @@ import socket
 import ssl
 import urllib.request
 import zlib
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -38,7 +38,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from dockyard.egress import HostGuard
+from dockyard.egress import DEFAULT_PORTS, HostGuard
 
 #: Connections one session keeps open at once, to every registry together.
 MAX_CONNECTIONS = 256
@@ -49,7 +49,6 @@ MAX_LINE = 8 * 1024
 MAX_FIELD = 8 * 1024
 #: Headers one answer may carry.
 MAX_HEADERS = 128
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Headers = CIMultiDictProxy[str]
 
@@ -63,10 +62,9 @@ class Reply:
     body: bytes
 
 
-def headers_of(pairs: Mapping[str, str] | list[tuple[str, str]]) -> Headers:
-    """Headers as a `Reply` holds them, from a mapping or (name, value) pairs."""
-    items = pairs.items() if isinstance(pairs, Mapping) else pairs
-    return CIMultiDictProxy(CIMultiDict(items))
+def headers_of(pairs: Iterable[tuple[str, str]]) -> Headers:
+    """Headers as a `Reply` holds them, from (name, value) pairs."""
+    return CIMultiDictProxy(CIMultiDict(pairs))
 
 
 class Fetch(Protocol):
@@ -142,15 +140,11 @@ class RegistryTransport:
         *,
         guard: HostGuard | None = None,
         max_connections: int = MAX_CONNECTIONS,
-        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.guard = guard or HostGuard()
         self._max_connections = max_connections
-        self._ssl: ssl.SSLContext | bool = (
-            verify if isinstance(verify, ssl.SSLContext) else ssl.create_default_context()
-        )
-        if verify is False:
-            self._ssl = False
+        # Made here, not at import: it reads SSL_CERT_FILE and SSL_CERT_DIR as they are now.
+        self._ssl = ssl.create_default_context()
         #: The environment's proxies when the transport is made, as urllib and curl read
         #: them: scheme (and "no") -> value, lower-case names winning.
         self._proxies = urllib.request.getproxies_environment()
@@ -218,7 +212,7 @@ class RegistryTransport:
         session = self._open()
         try:
             async with asyncio.timeout(timeout):
-                return await self._exchange(session, method, url, headers, limit, proxy, timeout)
+                return await self._exchange(session, method, url, headers, limit, proxy)
         except TimeoutError:
             raise TransportTimeout("timed out") from None
         except aiohttp.ClientConnectorDNSError:
@@ -252,7 +246,6 @@ class RegistryTransport:
         headers: Mapping[str, str],
         limit: int,
         proxy: str | None,
-        timeout: float,
     ) -> Reply:
         extra: dict[str, Any] = {}
         if proxy is not None:
@@ -265,7 +258,7 @@ class RegistryTransport:
             url,
             headers=dict(headers),
             allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=aiohttp.ClientTimeout(),  # the caller's asyncio deadline is the one
             **extra,
         ) as response:
             coding = response.headers.get("Transfer-Encoding")

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
 from dockyard.errors import NotFound, RegistryError, RegistryRateLimited
-from dockyard.registries.catalog import Catalog
+from dockyard.registries.catalog import Catalog, Registry
 from dockyard.registries.credentials import CredentialResolver, StoredCredential
 from dockyard.registries.oci import ManifestHead, PlatformImage, RegistryClient
 from dockyard.registries.repository import Repository, base_url_for
@@ -45,9 +45,10 @@ from dockyard.tools.models import (
 )
 from dockyard.tools.sources import SourceSync
 
+log = logging.getLogger("dockyard.refresh")
+
 #: Tags of one tool read at once; the registry client's requests in flight per registry
 #: (`Registry.max_in_flight`) bound what reaches the registry.
-log = logging.getLogger("dockyard.refresh")
 TAGS_AT_ONCE = 16
 #: Tools of one registry host refreshed at once by one process, as a multiple of that
 #: registry's requests in flight: each tool begins with requests one after another (token,
@@ -148,59 +149,62 @@ class Refresher:
         """
         async with self.locks.hold(tool_id):
             snapshot = await to_thread.run_sync(self._begin, tool_id, trigger)
+            registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
             limit = self._host_limits.get(snapshot.host)
             if limit is None:
-                registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
                 tools = self.tools_per_host or TOOLS_PER_SLOT * registry.max_in_flight
                 limit = self._host_limits[snapshot.host] = asyncio.Semaphore(tools)
             try:
                 async with limit:
                     try:
                         async with asyncio.timeout(self.deadline):
-                            report = await self._refresh(snapshot, progress)
+                            report = await self._refresh(snapshot, registry, progress)
                     except TimeoutError:
-                        report = await self._overran(snapshot, progress)
+                        report = await self._failed(
+                            snapshot,
+                            progress,
+                            f"the refresh did not finish within {self.deadline:g} s (the "
+                            "registry answers too slowly or not at all); nothing stored was "
+                            "changed",
+                        )
                 if self.sources is not None:
                     report.sources = await self.sources.sync(self.sessions, tool_id)
             except Exception:
-                report = await self._crashed(snapshot, progress)
+                reference = uuid.uuid4().hex[:12]
+                log.exception(
+                    "refresh failed unexpectedly",
+                    extra={"tool_id": tool_id, "reference": reference},
+                )
+                report = await self._failed(
+                    snapshot,
+                    progress,
+                    "the refresh failed unexpectedly; the operator can find why in the log "
+                    f"under reference {reference}",
+                )
             await to_thread.run_sync(self._finish_run, snapshot.run_id, report)
             await _emit(progress, {"event": "done", "report": report.as_dict()})
             return report
 
-    async def _crashed(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
-        """A refresh that raised what it should not have: failed, findable in the log."""
-        reference = uuid.uuid4().hex[:12]
-        log.exception(
-            "refresh failed unexpectedly",
-            extra={"tool_id": snapshot.tool_id, "reference": reference},
-        )
-        message = (
-            "the refresh failed unexpectedly; the operator can find why in the log under "
-            f"reference {reference}"
-        )
-        await to_thread.run_sync(self._record_failure, snapshot, message, None)
-        await _emit(progress, {"event": "failed", "message": message})
-        return RefreshReport(
-            tool_id=snapshot.tool_id, path=snapshot.path, status="failed", message=message
-        )
-
-    async def _overran(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
-        message = (
-            f"the refresh did not finish within {self.deadline:g} s (the registry answers too "
-            "slowly or not at all); nothing stored was changed"
-        )
-        report = RefreshReport(
-            tool_id=snapshot.tool_id, path=snapshot.path, status="failed", message=message
-        )
-        await to_thread.run_sync(self._record_failure, snapshot, message, None)
+    async def _failed(
+        self,
+        snapshot: _Snapshot,
+        progress: Progress | None,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        report: RefreshReport | None = None,
+    ) -> RefreshReport:
+        """Record a refresh that read nothing usable: the tool's status and next try."""
+        report = report or RefreshReport(tool_id=snapshot.tool_id, path=snapshot.path)
+        report.status, report.message = "failed", message
+        await to_thread.run_sync(self._record_failure, snapshot, message, retry_after)
         await _emit(progress, {"event": "failed", "message": message})
         return report
 
-    async def _refresh(self, snapshot: _Snapshot, progress: Progress | None) -> RefreshReport:
-        tool_id = snapshot.tool_id
-        report = RefreshReport(tool_id=tool_id, path=snapshot.path)
-        registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
+    async def _refresh(
+        self, snapshot: _Snapshot, registry: Registry, progress: Progress | None
+    ) -> RefreshReport:
+        report = RefreshReport(tool_id=snapshot.tool_id, path=snapshot.path)
         before = dict(self.client.stats)
         try:
             repository = Repository(
@@ -216,12 +220,11 @@ class Refresher:
             )
             tags = await self.client.list_tags(repository)
         except RegistryError as error:
-            report.status, report.message = "failed", error.message
             report.requests = _delta(before, self.client.stats)
             wait = error.retry_after if isinstance(error, RegistryRateLimited) else None
-            await to_thread.run_sync(self._record_failure, snapshot, error.message, wait)
-            await _emit(progress, {"event": "failed", "message": error.message})
-            return report
+            return await self._failed(
+                snapshot, progress, error.message, retry_after=wait, report=report
+            )
         in_scope = _in_scope(tags, snapshot.tag_pattern)
         report.tags = len(in_scope)
         await _emit(progress, {"event": "tags", "total": len(in_scope)})
@@ -476,14 +479,12 @@ def reclaim_runs(sessions: sessionmaker[Session], older_than: timedelta) -> int:
     """End as failed the runs still `running` after `older_than`: their process was killed
     (a live one ends every run by its deadline). Returns how many were ended."""
     now = utcnow()
+    abandoned = (RefreshRun.status == "running", RefreshRun.started_at < now - older_than)
+    with unit_of_work(sessions, write=False) as session:  # mostly there are none: no lock
+        if session.scalar(select(RefreshRun.id).where(*abandoned).limit(1)) is None:
+            return 0
     with unit_of_work(sessions) as session:
-        stale = list(
-            session.scalars(
-                select(RefreshRun).where(
-                    RefreshRun.status == "running", RefreshRun.started_at < now - older_than
-                )
-            )
-        )
+        stale = list(session.scalars(select(RefreshRun).where(*abandoned)))
         for run in stale:
             run.status = "failed"
             run.finished_at = now

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -126,13 +128,15 @@ async def run_embedded_scheduler(
     many run at once.
     """
     running: dict[int, asyncio.Task[None]] = {}
+    stale = timedelta(seconds=2 * settings.refresh_deadline)
+    reclaimed_at = -math.inf
     async with open_refresher(settings, sessions, catalog) as refresher:
         try:
             while not stop.is_set():
                 try:
-                    await to_thread.run_sync(
-                        reclaim_runs, sessions, timedelta(seconds=2 * refresher.deadline)
-                    )
+                    if time.monotonic() - reclaimed_at >= settings.refresh_deadline:
+                        await to_thread.run_sync(reclaim_runs, sessions, stale)
+                        reclaimed_at = time.monotonic()
                     room = EMBEDDED_RUNNING - len(running)
                     due = await to_thread.run_sync(_due, sessions, min(SCHEDULE_BATCH, room))
                     for tool_id in due:

@@ -73,8 +73,8 @@ class UsageCounter:
         except Exception:
             with self._lock:
                 self._counts.update(counts)  # keep them for the next flush
-                for token_id, when in tokens.items():
-                    self._tokens[token_id] = max(when, self._tokens.get(token_id, when))
+            for token_id, when in tokens.items():
+                self.token_used(token_id, when)
             raise
         return len(counts)
 
