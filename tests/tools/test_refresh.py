@@ -20,6 +20,7 @@ from dockyard.egress import HostGuard
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, Source
 from dockyard.registries.credentials import CredentialResolver, SecretBox
 from dockyard.registries.oci import RegistryClient
+from dockyard.tools import refresh as refresh_module
 from dockyard.tools import services
 from dockyard.tools.models import (
     DigestChange,
@@ -222,6 +223,71 @@ def test_a_refresh_costs_the_same_queries_for_two_tags_or_twelve(
         counts.append((full, unchanged))
     assert counts[0][1] == counts[1][1], f"an unchanged refresh grew with its tags: {counts}"
     assert counts[1][0] - counts[0][0] <= 30, f"a first refresh grew too fast: {counts}"
+
+
+def commits_during(engine: Engine, action: Callable[[], Any]) -> int:
+    seen: list[object] = []
+
+    def count(connection: object) -> None:
+        seen.append(connection)
+
+    event.listen(engine, "commit", count)
+    try:
+        action()
+    finally:
+        event.remove(engine, "commit", count)
+    return len(seen)
+
+
+def test_a_big_refresh_writes_a_batch_of_tags_per_transaction(
+    engine: Engine, open_registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of tags are written a batch at a time, so reads never wait on one write."""
+    repository = unique("batches")
+    pushed = {
+        f"v{n}": open_registry.push_image(repository, f"v{n}", salt=f"b{n}") for n in range(7)
+    }
+    tool_id = register(engine, open_registry, repository)
+    monkeypatch.setattr("dockyard.tools.refresh.APPLY_BATCH", 3)
+    report = refresh(engine, tool_id)
+    assert sorted(report.added) == sorted(pushed)
+    versions = stored(engine, tool_id)["versions"]
+    assert {name: version["digest"] for name, version in versions.items()} == pushed
+    assert all(version["images"] for version in versions.values())
+    in_three = commits_during(engine, lambda: refresh(engine, tool_id))
+    monkeypatch.setattr("dockyard.tools.refresh.APPLY_BATCH", 100)
+    in_one = commits_during(engine, lambda: refresh(engine, tool_id))
+    assert in_three - in_one == 2, (in_three, in_one)
+
+
+def test_a_refresh_stopped_between_batches_keeps_whole_batches_and_the_next_one_finishes(
+    engine: Engine, open_registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository = unique("stopped")
+    pushed = {
+        f"v{n}": open_registry.push_image(repository, f"v{n}", salt=f"s{n}") for n in range(7)
+    }
+    tool_id = register(engine, open_registry, repository)
+    monkeypatch.setattr("dockyard.tools.refresh.APPLY_BATCH", 3)
+    apply_tag = refresh_module._apply_tag
+    applied: list[str] = []
+
+    def fail_in_the_second_batch(version: ToolVersion, *args: Any) -> None:
+        applied.append(version.name)
+        if len(applied) == 5:
+            raise RuntimeError("stopped")
+        apply_tag(version, *args)
+
+    monkeypatch.setattr(refresh_module, "_apply_tag", fail_in_the_second_batch)
+    failed = refresh(engine, tool_id)
+    assert failed.status == "failed"
+    versions = stored(engine, tool_id)["versions"]
+    assert sorted(versions) == sorted(applied[:3]), "the second batch is written whole or not"
+    monkeypatch.setattr(refresh_module, "_apply_tag", apply_tag)
+    refresh(engine, tool_id)
+    versions = stored(engine, tool_id)["versions"]
+    assert {name: version["digest"] for name, version in versions.items()} == pushed
+    assert stored(engine, tool_id)["status"] == "ok"
 
 
 def test_a_moved_tag_keeps_its_digest_history(engine: Engine, open_registry: LocalRegistry) -> None:

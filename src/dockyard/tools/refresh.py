@@ -63,6 +63,10 @@ JITTER = 0.1
 #: A tool being refreshed, or handed to the queue, is not handed out again for this long,
 #: unless it finishes or is marked due meanwhile (a webhook during the refresh).
 DUE_HOLD = timedelta(minutes=30)
+#: Tags whose results are written in one transaction. A refresh of thousands of tags then
+#: holds SQLite's write lock, and the interpreter building its rows, a moment at a time, so
+#: reads and other tools' writes keep going while it writes.
+APPLY_BATCH = 200
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -352,60 +356,80 @@ class Refresher:
         report: RefreshReport,
         pushed: dict[str, datetime] | None = None,
     ) -> None:
+        """Write what was read, `APPLY_BATCH` tags to a transaction, then settle the tool.
+
+        Each batch is a complete write of its tags, so a refresh stopped between two batches
+        leaves every version either as it was or as the registry has it; the next refresh
+        finishes the rest.
+        """
         now = utcnow()
-        # Every version, with what this refresh will replace (images, digest history) or
-        # recompute (files, once versions are removed), in a fixed number of queries rather
-        # than several per version; an unchanged refresh loads the versions alone.
-        replaces = any(r.images is not None and r.tag in snapshot.known for r in results)
-        removes = not set(snapshot.known) <= set(in_scope)
-        loads = [selectinload(ToolVersion.files)] if removes else []
-        if replaces or removes:
-            loads += [selectinload(ToolVersion.images), selectinload(ToolVersion.digest_history)]
+        for start in range(0, len(results), APPLY_BATCH):
+            batch = results[start : start + APPLY_BATCH]
+            if not self._apply_tags(snapshot, batch, report, pushed or {}, now):
+                return  # the tool was deleted while its registry was read
+        self._settle(snapshot, set(in_scope), results, report, now)
+
+    def _apply_tags(
+        self,
+        snapshot: _Snapshot,
+        batch: list[_TagResult],
+        report: RefreshReport,
+        pushed: dict[str, datetime],
+        now: datetime,
+    ) -> bool:
+        # The batch's versions, with what this refresh replaces (images, digest history), in a
+        # fixed number of queries rather than several per version; unchanged tags load the
+        # versions alone.
+        replaces = any(r.images is not None and r.tag in snapshot.known for r in batch)
+        loads = (
+            [selectinload(ToolVersion.images), selectinload(ToolVersion.digest_history)]
+            if replaces
+            else []
+        )
         with unit_of_work(self.sessions) as session:
-            tool = session.get(
-                Tool, snapshot.tool_id, options=[selectinload(Tool.versions).options(*loads)]
-            )
-            if tool is None:
-                return
-            versions = {version.name: version for version in tool.versions}
-            for result in results:
+            if session.get(Tool, snapshot.tool_id) is None:
+                return False
+            versions = {
+                version.name: version
+                for version in session.scalars(
+                    select(ToolVersion)
+                    .where(
+                        ToolVersion.tool_id == snapshot.tool_id,
+                        ToolVersion.name.in_([r.tag for r in batch]),
+                    )
+                    .options(*loads)
+                )
+            }
+            for result in batch:
                 version = versions.get(result.tag)
                 if version is None:
-                    version = ToolVersion(name=result.tag, from_registry=True)
-                    tool.versions.append(version)
+                    version = ToolVersion(
+                        tool_id=snapshot.tool_id, name=result.tag, from_registry=True
+                    )
+                    session.add(version)
                     versions[result.tag] = version
                     if result.error is None:
                         report.added.append(result.tag)
-                version.from_registry = True
-                version.checked_at = now
-                if pushed and result.tag in pushed:
-                    version.pushed_at = pushed[result.tag]
-                if result.error is not None:
-                    version.problem = result.error.message
-                    version.problem_code = result.error.oci_code or result.error.code
-                    report.problems[result.tag] = result.error.message
-                    continue
-                version.problem = version.problem_code = None
-                assert result.head is not None
-                if result.images is None:
-                    report.unchanged.append(result.tag)
-                    continue
-                if version.digest and version.digest != result.head.digest:
-                    version.digest_history.append(
-                        DigestChange(
-                            digest=version.digest, since=version.digest_changed_at, replaced_at=now
-                        )
-                    )
-                    report.moved.append(result.tag)
-                elif result.tag not in report.added:
-                    report.updated.append(result.tag)
-                if version.digest != result.head.digest:
-                    version.digest_changed_at = now
-                version.digest = result.head.digest
-                version.media_type = result.head.media_type
-                version.images = [services.image_row(image) for image in result.images]
-                version.updated_at = now
-            self._remove_gone(tool, set(in_scope), report)
+                _apply_tag(version, result, report, pushed, now)
+        return True
+
+    def _settle(
+        self,
+        snapshot: _Snapshot,
+        present: set[str],
+        results: list[_TagResult],
+        report: RefreshReport,
+        now: datetime,
+    ) -> None:
+        """Remove the tags that are gone, then the tool's default, status and next refresh."""
+        removes = not set(snapshot.known) <= present
+        loads = [selectinload(Tool.versions).selectinload(ToolVersion.files)] if removes else []
+        with unit_of_work(self.sessions) as session:
+            tool = session.get(Tool, snapshot.tool_id, options=loads)
+            if tool is None:
+                return
+            if removes:
+                self._remove_gone(tool, present, report)
             if tool.default_version is None or tool.default_version.hidden:
                 tool.default_version = _preferred_default(tool)
             if report.removed:  # what search keeps comes from the versions' files
@@ -422,7 +446,6 @@ class Refresher:
             # Tags the registry would not serve yet are read again when it allows.
             when = now + timedelta(seconds=min(waits)) if waits else self._next_refresh(now)
             _schedule_next(tool, snapshot.hold, when)
-            session.flush()
 
     def _remove_gone(self, tool: Tool, present: set[str], report: RefreshReport) -> None:
         gone = [v for v in tool.versions if v.from_registry and v.name not in present]
@@ -503,6 +526,43 @@ def due_tool_ids(session: Session, now: datetime, limit: int) -> list[int]:
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def _apply_tag(
+    version: ToolVersion,
+    result: _TagResult,
+    report: RefreshReport,
+    pushed: dict[str, datetime],
+    now: datetime,
+) -> None:
+    """Record on `version` what the registry answered for its tag."""
+    version.from_registry = True
+    version.checked_at = now
+    if result.tag in pushed:
+        version.pushed_at = pushed[result.tag]
+    if result.error is not None:
+        version.problem = result.error.message
+        version.problem_code = result.error.oci_code or result.error.code
+        report.problems[result.tag] = result.error.message
+        return
+    version.problem = version.problem_code = None
+    assert result.head is not None
+    if result.images is None:
+        report.unchanged.append(result.tag)
+        return
+    if version.digest and version.digest != result.head.digest:
+        version.digest_history.append(
+            DigestChange(digest=version.digest, since=version.digest_changed_at, replaced_at=now)
+        )
+        report.moved.append(result.tag)
+    elif result.tag not in report.added:
+        report.updated.append(result.tag)
+    if version.digest != result.head.digest:
+        version.digest_changed_at = now
+    version.digest = result.head.digest
+    version.media_type = result.head.media_type
+    version.images = [services.image_row(image) for image in result.images]
+    version.updated_at = now
 
 
 def _schedule_next(tool: Tool, hold: datetime, when: datetime) -> None:
