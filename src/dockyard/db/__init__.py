@@ -44,13 +44,22 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: SQLite connections kept open per process: as many as request threads (AnyIO's 40).
+SQLITE_POOL = 40
+
+
 def make_engine(url: str) -> Engine:
     """An engine for a `DOCKYARD_DATABASE_URL`, tuned for its backend."""
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _private_file(Path(parsed.database).expanduser())
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        # A connection to a file is cheap, so beyond the pool more are opened, never waited
+        # for: under more reads than the threads can run at once, requests wait for a thread
+        # and answer late, and none fails after a pool timeout.
+        in_memory = parsed.database in {None, "", ":memory:"}
+        pooling = {} if in_memory else {"pool_size": SQLITE_POOL, "max_overflow": -1}
+        engine = create_engine(parsed, connect_args={"timeout": 30}, **pooling)
         event.listen(engine, "connect", _tune_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine

@@ -1,1 +1,0 @@
-"""Tools: registration, versions, files, visibility and search."""
