@@ -1,6 +1,6 @@
 """Token-authenticated reads while a refresh writes 3,000 versions, on the embedded SQLite.
 
-Run: .venv/bin/python bench/locked_reads.py [--tags 3000] [--connections 64] [--seconds 40]
+Run: .venv-test/bin/python bench/locked_reads.py [--tags 3000] [--connections 64] [--seconds 40]
 Needs `wrk` (Debian: `apt-get install wrk`).
 
 Pushes one repository with `--tags` tags to Debian's docker-registry on loopback (not
@@ -9,7 +9,8 @@ makes an API token. Then wrk reads, over `--connections` connections with the to
 TRS tool list, the API's tool list and the tool itself, while the tool's refresh (started
 through the API two seconds in) writes every version. It prints the refresh's time, and
 wrk's requests per second, p50 and p99 and its count of answers that were not 2xx: reads
-that met SQLite's write lock used to fail with `database is locked`.
+that met SQLite's write lock used to fail with `database is locked`. The same reads then run
+again with nothing writing, so what the refresh adds is seen beside what the reads cost.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.registries.local_registry import run_registry
+from tests.support.network import free_port
+from tests.support.registry import run_registry
 
-from trs import free_port, server, wrk
+from trs import server, wrk
 
 SHM = "/dev/shm"  # noqa: S108 - a private TemporaryDirectory is made inside it
 
@@ -64,9 +66,12 @@ def main() -> None:
         dockyard = str(Path(sys.executable).with_name("dockyard"))
         command = [dockyard, "serve", "--port", str(port), "--log-level", "warning"]
         with server(command, env, port, Path(where) / "serve.log") as url:
-            run = lambda *a: subprocess.run(  # noqa: E731
-                [dockyard, *a], env=env, check=True, capture_output=True, text=True
-            )
+
+            def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+                return subprocess.run(
+                    [dockyard, *arguments], env=env, check=True, capture_output=True, text=True
+                )
+
             run("users", "create", "bench", "--email", "bench@example.org")
             token = next(
                 word
@@ -92,16 +97,20 @@ def main() -> None:
                 paths = ["/ga4gh/trs/v2/tools", "/api/tools", f"/api/tools/{tool_id}"]
                 figures = wrk(url, paths, args.seconds, args.connections, Path(where), headers=auth)
                 writer.join()
+                # The same reads of the same 3,000-version tool with nothing writing: what the
+                # reads cost by themselves, beside what the refresh adds.
+                quiet = wrk(url, paths, args.seconds, args.connections, Path(where), headers=auth)
         print(
             f"refresh: {refreshed.get('status')} in {refreshed.get('seconds', 0):.1f} s, "
             f"{refreshed.get('added')} versions written"
         )
-        print(
-            f"reads with a token, {args.connections} connections, {args.seconds} s: "
-            f"{figures['rps']:.0f} requests/s, p50 {figures['p50_ms']:.1f} ms, "
-            f"p99 {figures['p99_ms']:.1f} ms, not 2xx: {figures['non_2xx']:.0f}, socket "
-            f"errors: {figures['socket_errors']:.0f}"
-        )
+        for label, seen in (("during the refresh", figures), ("after it, nothing writing", quiet)):
+            print(
+                f"reads with a token, {args.connections} connections, {args.seconds} s, "
+                f"{label}: {seen['rps']:.0f} requests/s, p50 {seen['p50_ms']:.1f} ms, "
+                f"p99 {seen['p99_ms']:.1f} ms, not 2xx: {seen['non_2xx']:.0f}, socket "
+                f"errors: {seen['socket_errors']:.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Refreshing tools from a registry that is as far away as real ones, next to what a user
 would otherwise script.
 
-Run: .venv/bin/python bench/refresh.py [--tools 200] [--tags 10] [--rtt 80] [--in-flight 32]
+Run: .venv-test/bin/python bench/refresh.py [--tools 200] [--tags 10] [--rtt 80] [--in-flight 32]
      [--rate-limit 0] [--skopeo-sample 20] [--httpx-sample 50]
      [--postgresql-url postgresql://postgres@127.0.0.1:5432/postgres]
 
@@ -55,22 +55,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from databases import postgresql_engine, sqlite_engine
 from registry_front import kind
-from tests.access.test_mail import self_signed
-from tests.registries.local_registry import LocalRegistry, free_port, run_registry
+from tests.support.network import free_port
+from tests.support.registry import LocalRegistry, run_registry
+from tests.support.tls import self_signed
 
-import dockyard.tools.refresh as refresh_module
+import dockyard.refresh.services as refresh_module
 from dockyard import db
 from dockyard.accounts import services as accounts
+from dockyard.catalog import services
+from dockyard.egress import HostGuard
+from dockyard.refresh.services import Refresher
 from dockyard.registries import oci
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, Source
 from dockyard.registries.credentials import CredentialResolver
-from dockyard.tools import services
-from dockyard.tools.refresh import Refresher
-
-try:  # the same benchmark runs on the code before the registry client moved to aiohttp
-    from dockyard.egress import HostGuard
-except ImportError:  # pragma: no cover
-    from dockyard.registries.oci import HostGuard  # type: ignore[attr-defined, no-redef]
+from dockyard.registries.repository import Repository
 
 SHM = "/dev/shm"  # noqa: S108 - a private TemporaryDirectory is made inside it
 FRONT = Path(__file__).with_name("registry_front.py")
@@ -224,7 +222,7 @@ def stored_differences(engine: Engine, host: str, pushed: dict[str, dict[str, st
     """Tags whose stored digest is not the one pushed (or that are missing), as text."""
     from sqlalchemy import select
 
-    from dockyard.tools.models import Tool, ToolVersion
+    from dockyard.catalog.models import Tool, ToolVersion
 
     stored: dict[str, dict[str, str | None]] = {}
     with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
@@ -310,15 +308,13 @@ async def client_alone(
     """The registry client with no database around it: every repository's tag list, then
     each tag's manifest and config, all at once; its CPU per request and, through the
     delay, its wall time against the least for its requests."""
-    fields = getattr(oci.Repository, "__dataclass_fields__", {})
-    extra = {"max_in_flight": in_flight} if "max_in_flight" in fields else {}
     async with oci.RegistryClient(guard=HostGuard(allow_private=True)) as alone:
         targets = [
-            oci.Repository(host=host, name=name, base_url=base_url, **extra)
+            Repository(host=host, name=name, base_url=base_url, max_in_flight=in_flight)
             for name in repositories
         ]
 
-        async def one(repository: oci.Repository) -> None:
+        async def one(repository: Repository) -> None:
             tags = await alone.list_tags(repository)
             await asyncio.gather(*(alone.platform_images(repository, tag) for tag in tags))
 
@@ -451,9 +447,11 @@ def run(
     catalog = Catalog((bench_registry, *BUILTIN_REGISTRIES))
     # dockyard talks plain HTTP to loopback registries (as Docker does); this one stands for
     # a remote registry, so it is asked over HTTPS.
-    loopback_rule = refresh_module.base_url_for
-    refresh_module.base_url_for = lambda host, **kw: (  # type: ignore[assignment]
-        f"https://{host}" if host == front.host else loopback_rule(host, **kw)
+    loopback_rule = getattr(refresh_module, "base_url_for")  # noqa: B009 - replaced below
+    setattr(  # noqa: B010 - the module's own name for it, replaced for this run
+        refresh_module,
+        "base_url_for",
+        lambda host, **kw: f"https://{host}" if host == front.host else loopback_rule(host, **kw),
     )
     db.upgrade(engine)
     with db.unit_of_work(db.make_sessionmaker(engine)) as session:

@@ -1,6 +1,6 @@
 """How fast dockyard resolves image references: in-process, and over HTTP as the form calls it.
 
-Run: .venv/bin/python bench/resolve.py [--requests 2000]
+Run: .venv-test/bin/python bench/resolve.py [--requests 2000]
 Prints parse throughput, then median and p95 latency of GET /api/registries/resolve against a
 real `dockyard serve` process on loopback (one client, sequential, like a user typing).
 """

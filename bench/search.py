@@ -1,6 +1,6 @@
 """Tool search on a catalog of 100,000 tools, on SQLite and on PostgreSQL.
 
-Run: .venv/bin/python bench/search.py [--tools 100000] [--postgresql-url URL] [--only sqlite]
+Run: .venv-test/bin/python bench/search.py [--tools 100000] [--postgresql-url URL] [--only sqlite]
 
 Seeds a fresh database of each kind (migrated like production), then times what
 `GET /api/tools?q=<one word>&limit=20` does for an anonymous caller: the search query with
@@ -21,11 +21,11 @@ from sqlalchemy import Engine, insert, text
 
 from dockyard import db
 from dockyard.accounts.models import User
+from dockyard.api.schemas.tools import ToolOut
+from dockyard.catalog import rules
+from dockyard.catalog.models import Tool, ToolMaintainer, ToolVersion
+from dockyard.catalog.services import ToolQuery, find_tools
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
-from dockyard.tools import rules
-from dockyard.tools.models import Tool, ToolMaintainer, ToolVersion
-from dockyard.tools.schemas import ToolOut
-from dockyard.tools.services import ToolQuery, find_tools
 
 CATALOG = Catalog(BUILTIN_REGISTRIES)
 REGISTRY_HOSTS = {"quay": "quay.io", "dockerhub": "docker.io", "ghcr": "ghcr.io"}

@@ -1,23 +1,22 @@
 """Shared fixtures: every database test runs on SQLite and on the machine's PostgreSQL.
 
 The schema is made by the Alembic migrations, once per backend and test session; each test
-starts from empty tables. PostgreSQL comes from `DOCKYARD_TEST_POSTGRESQL_URL` (default: the
+starts from empty tables. Emptying, not a rolled-back transaction per test: most tests reach
+the database through more than one connection (the app's threads under TestClient, servers on
+loopback, `dockyard` subprocesses, workers, the refresh's batches and the TRS cache's reader,
+which commit on their own connections), and one test connection's transaction cannot hold
+what those commit. PostgreSQL comes from `DOCKYARD_TEST_POSTGRESQL_URL` (default: the
 local server with trust auth); each run creates and drops a database of its own.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
@@ -29,12 +28,12 @@ from dockyard.accounts import services as accounts
 from dockyard.accounts.models import User
 from dockyard.app import create_app
 from dockyard.settings import Settings
-from tests.registries.local_registry import LocalRegistry, run_registry
+from tests.support.app import TEST_SECRET_KEY, serving
+from tests.support.registry import LocalRegistry, run_registry
 
 POSTGRESQL_SERVER = os.environ.get(
     "DOCKYARD_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 
 
 @pytest.fixture(scope="session")
@@ -154,11 +153,6 @@ def make_user(engine: Engine) -> Callable[..., tuple[User, str]]:
     return make
 
 
-def bearer(token: str) -> dict[str, str]:
-    """The header that authenticates an API request."""
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture(scope="session")
 def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real dockyard server (uvicorn on loopback) on the session's database; its base URL."""
@@ -171,33 +165,6 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     with serving(settings) as url:
         yield url
-
-
-@contextmanager
-def serving(settings: Settings | Callable[[str], Settings]) -> Iterator[str]:
-    """A real dockyard server (uvicorn in a thread on loopback) for `settings` (or for the
-    settings made from its URL, for settings that name it); its URL."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    if not isinstance(settings, Settings):
-        settings = settings(f"http://127.0.0.1:{port}")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", workers=1)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the live dockyard server did not start", pytrace=False)
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
 
 
 @pytest.fixture(scope="session", params=["open", "htpasswd", "token"])

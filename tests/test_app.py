@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from dockyard.app import create_app
 from dockyard.settings import Settings
-from tests.conftest import TEST_SECRET_KEY
+from tests.support.app import TEST_SECRET_KEY
 
 
 def test_healthz_answers_without_the_database(tmp_path: Path) -> None:

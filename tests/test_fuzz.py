@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from tests.conftest import bearer
-from tests.registries.local_registry import LocalRegistry
+from tests.support.app import bearer
+from tests.support.registry import LocalRegistry
 
 SCHEMATHESIS = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
 FIXED_SEED = 20261203

@@ -19,7 +19,7 @@ from dockyard.accounts.models import ApiToken, User
 from dockyard.app import create_app
 from dockyard.errors import ConfigurationError
 from dockyard.settings import Settings, load_settings
-from tests.conftest import bearer
+from tests.support.app import bearer
 
 MakeUser = Callable[..., tuple[User, str]]
 

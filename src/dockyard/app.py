@@ -16,25 +16,25 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard import __version__, db, errors
-from dockyard.access.api import notifications_router, registry_requests_router
-from dockyard.access.api import router as access_router
 from dockyard.access.grants import Granter
 from dockyard.access.mail import mailer_for, sender_address
 from dockyard.access.tasks import run_mail_sender
-from dockyard.accounts.api import router as accounts_router
+from dockyard.api.access import notifications_router, registry_requests_router
+from dockyard.api.access import router as access_router
+from dockyard.api.accounts import router as accounts_router
+from dockyard.api.registries import router as registries_router
+from dockyard.api.tools import hooks_router
+from dockyard.api.tools import router as tools_router
 from dockyard.app_errors import status_for
 from dockyard.boundary import Boundary, redact_access_log
+from dockyard.context import AppContext
 from dockyard.health import router as health_router
-from dockyard.http import AppContext
-from dockyard.registries.api import router as registries_router
+from dockyard.refresh.tasks import run_embedded_scheduler
+from dockyard.refresh.usage import UsageCounter, run_usage_flusher
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import catalog_for
 from dockyard.registries.credentials import secret_box
 from dockyard.settings import Settings, load_settings
-from dockyard.tools.api import hooks_router
-from dockyard.tools.api import router as tools_router
-from dockyard.tools.tasks import run_embedded_scheduler
-from dockyard.tools.usage import UsageCounter, run_usage_flusher
 from dockyard.trs.api import PREFIXES as TRS_PREFIXES
 from dockyard.trs.api import build_router as trs_router
 from dockyard.trs.cache import TrsCache, generation_source

@@ -1,24 +1,21 @@
-"""What every HTTP adapter shares: the app context, the request's unit of work, the caller."""
+"""FastAPI dependencies every HTTP adapter shares: the context, the request's unit of work,
+the caller, and the bounds of ids and offsets in paths and queries."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from dockyard.access.grants import Granter
-from dockyard.access.mail import Mailer, send_queued, sender_address
 from dockyard.accounts.models import User
 from dockyard.accounts.services import authenticate_token
+from dockyard.context import AppContext
 from dockyard.db import unit_of_work
 from dockyard.errors import AuthenticationRequired
+from dockyard.refresh.usage import UsageCounter
 from dockyard.registries.catalog import Catalog
-from dockyard.settings import Settings
-from dockyard.tools.usage import UsageCounter
 
 #: The largest id a database row has (PostgreSQL's INTEGER, 32 bits); a larger one names nothing.
 MAX_ID = 2**31 - 1
@@ -31,23 +28,6 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 #: A row's id in a query, when one is given.
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-
-
-@dataclass(frozen=True)
-class AppContext:
-    """The long-lived objects of one app: settings, database, registries, email, grants."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    catalog: Catalog
-    mailer: Mailer
-    granter: Granter
-    usage: UsageCounter
-
-    def send_queued_mail(self) -> None:
-        """Send the email a request queued (run after its answer; the mail loop retries)."""
-        send_queued(self.sessions, self.mailer, sender_address(self.settings))
 
 
 def external_url(request: Request) -> str:

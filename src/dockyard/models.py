@@ -9,10 +9,9 @@ from dockyard.access.models import (
     RegistryRequest,
 )
 from dockyard.accounts.models import ApiToken, SignInFailure, User, WebSession
-from dockyard.tools.models import (
+from dockyard.catalog.models import (
     CatalogState,
     DigestChange,
-    RefreshRun,
     Tool,
     ToolCredential,
     ToolMaintainer,
@@ -20,6 +19,7 @@ from dockyard.tools.models import (
     VersionFile,
     VersionImage,
 )
+from dockyard.refresh.models import RefreshRun
 
 __all__ = [
     "AccessEvent",

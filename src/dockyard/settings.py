@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -32,6 +33,54 @@ ENV_PREFIX = "DOCKYARD_"
 DEFAULT_DATA_DIR = Path("~/.local/share/dockyard")
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name)
 MIN_SECRET_KEY_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to hand email to an SMTP server, read from `DOCKYARD_SMTP_URL`.
+
+    URL forms: `smtp://[user:pass@]host[:port]` (plain; port 25), `smtp://...?starttls=true`
+    (STARTTLS required; port 587), `smtps://...` (TLS from the start; port 465). `cafile=` in
+    the query names extra CA certificates (a lab's own CA); otherwise the system's are used.
+    """
+
+    host: str
+    port: int
+    security: str  # "plain", "starttls" or "tls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    cafile: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpConfig:
+        """Parse `DOCKYARD_SMTP_URL`, or say what the accepted forms are."""
+        parts = urlsplit(url)
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        unknown = set(query) - {"starttls", "cafile"}
+        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname or unknown:
+            raise ConfigurationError(
+                "DOCKYARD_SMTP_URL must look like smtp://[user:pass@]host[:port] (add "
+                "?starttls=true for STARTTLS) or smtps://[user:pass@]host[:port]"
+            )
+        starttls = query.get("starttls", "false").lower() in {"true", "1", "yes"}
+        if parts.scheme == "smtps":
+            security, port = "tls", 465
+        elif starttls:
+            security, port = "starttls", 587
+        else:
+            security, port = "plain", 25
+        try:
+            port = parts.port or port
+        except ValueError:
+            raise ConfigurationError("DOCKYARD_SMTP_URL has a port that is not a number") from None
+        return cls(
+            host=parts.hostname,
+            port=port,
+            security=security,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            cafile=query.get("cafile"),
+        )
 
 
 class Settings(BaseModel):
@@ -79,8 +128,6 @@ class Settings(BaseModel):
     @classmethod
     def _smtp_url_is_usable(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from dockyard.access.mail import SmtpConfig
-
             try:
                 SmtpConfig.from_url(value.get_secret_value())
             except ConfigurationError as error:

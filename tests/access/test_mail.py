@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, select
 
 from dockyard import db
-from dockyard.access.mail import MAX_ATTEMPTS, SmtpConfig, SmtpMailer, deliver_pending
+from dockyard.access.mail import MAX_ATTEMPTS, SmtpMailer, deliver_pending
 from dockyard.access.models import OutboxEmail
 from dockyard.db.types import utcnow
 from dockyard.errors import ConfigurationError
-from tests.access.test_workflow import free_port
+from dockyard.settings import SmtpConfig
+from tests.support.network import free_port
+from tests.support.tls import self_signed
 
 
 @pytest.mark.parametrize(
@@ -85,7 +82,7 @@ def test_a_failed_send_is_kept_and_tried_again_later(engine: Engine) -> None:
         session.get_one(OutboxEmail, email_id).next_attempt_at = utcnow()
     assert deliver_pending(sessions, recorder, "dockyard@lab") == 1
     assert stored(engine, email_id).status == "sent"
-    assert recorder.sent[0].get_body(("html",)) is not None  # type: ignore[union-attr]
+    assert recorder.sent[0].get_body(("html",)) is not None
     assert deliver_pending(sessions, recorder, "dockyard@lab") == 0  # never twice
 
 
@@ -104,38 +101,6 @@ def test_an_email_claimed_by_another_sender_is_left_alone_and_failures_end(
     unreachable = SmtpMailer(SmtpConfig.from_url(f"smtp://127.0.0.1:{free_port()}"))
     deliver_pending(sessions, unreachable, "dockyard@lab")
     assert stored(engine, email_id).status == "failed"
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as a lab's own CA would issue."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 class Keep:

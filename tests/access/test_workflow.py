@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
@@ -17,7 +16,8 @@ from pydantic import SecretStr
 
 from dockyard.accounts.models import User
 from dockyard.settings import Settings
-from tests.conftest import TEST_SECRET_KEY, bearer, serving
+from tests.support.app import TEST_SECRET_KEY, bearer, serving
+from tests.support.network import free_port
 
 MakeUser = Callable[..., tuple[User, str]]
 
@@ -39,12 +39,6 @@ class Inbox:
                 pytest.fail(f"expected {count} emails, got {len(self.messages)}", pytrace=False)
             time.sleep(0.05)
         return self.messages
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from dockyard.accounts import services
 from dockyard.accounts.models import ApiToken
 from dockyard.db.types import utcnow
 from dockyard.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
-from dockyard.tools.usage import UsageCounter
+from dockyard.refresh.usage import UsageCounter
 
 
 def test_a_user_is_created_with_an_argon2_hash_not_the_password(session: Session) -> None:

@@ -16,7 +16,7 @@ from moto import mock_aws
 from dockyard.access.grants import Granter
 from dockyard.accounts.models import User
 from dockyard.registries.credentials import SecretBox
-from tests.conftest import TEST_SECRET_KEY, bearer
+from tests.support.app import TEST_SECRET_KEY, bearer
 
 MakeUser = Callable[..., tuple[User, str]]
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from dockyard.accounts.models import User
-from tests.conftest import bearer
+from tests.support.app import bearer
 
 
 def test_me_requires_a_token(client: TestClient) -> None:

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from dockyard import db
 from dockyard.accounts.models import User
-from dockyard.tools.models import Tool
-from tests.conftest import bearer
+from dockyard.catalog.models import Tool
+from tests.support.app import bearer
 
 MakeUser = Callable[..., tuple[User, str]]
 ECR = "312767926603.dkr.ecr.us-west-2.amazonaws.com"
@@ -27,11 +27,12 @@ CWL_FILE = {
 
 
 def register(client: TestClient, token: str, **body: object) -> httpx.Response:
-    return client.post(
+    answer: httpx.Response = client.post(
         "/api/tools",
         json={"image": "quay.io/biocontainers/samtools", **body},
         headers=bearer(token),
     )
+    return answer
 
 
 def test_registering_needs_a_signed_in_user(client: TestClient) -> None:
@@ -102,7 +103,9 @@ def test_a_duplicate_path_is_a_409(client: TestClient, make_user: MakeUser) -> N
 
 
 def prepare_unpublished(client: TestClient, token: str) -> dict[str, object]:
-    tool = register(client, token, private=True, maintainer_email="ada@example.org").json()
+    tool: dict[str, object] = register(
+        client, token, private=True, maintainer_email="ada@example.org"
+    ).json()
     client.post(f"/api/tools/{tool['id']}/versions", json={"name": "1.0"}, headers=bearer(token))
     client.put(
         f"/api/tools/{tool['id']}/versions/1.0/files",
@@ -114,23 +117,22 @@ def prepare_unpublished(client: TestClient, token: str) -> dict[str, object]:
 
 def read_endpoints(tool: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
     tid, path = tool["id"], tool["path"]
-    return [
+    plain: list[tuple[str, dict[str, object]]] = [
         (f"/api/tools/{tid}", {}),
         (f"/api/tools/{tid}/versions", {}),
         (f"/api/tools/{tid}/versions/1.0", {}),
         (f"/api/tools/{tid}/versions/1.0/files/tool.cwl", {}),
-    ] + [
-        ("/api/tools", params)
-        for params in (
-            {},
-            {"q": "samtools"},
-            {"path": path},
-            {"registry": "quay"},
-            {"private": "true"},
-            {"descriptor_type": "CWL"},
-            {"namespace": "biocontainers"},
-        )
     ]
+    filters: list[dict[str, object]] = [
+        {},
+        {"q": "samtools"},
+        {"path": path},
+        {"registry": "quay"},
+        {"private": "true"},
+        {"descriptor_type": "CWL"},
+        {"namespace": "biocontainers"},
+    ]
+    return plain + [("/api/tools", params) for params in filters]
 
 
 def test_every_read_endpoint_hides_an_unpublished_tool_from_anonymous_and_other_users(
@@ -272,7 +274,7 @@ def test_versions_files_and_patches_round_trip(client: TestClient, make_user: Ma
         ("test/params.json", "TEST_FILE"),
         ("tool.cwl", "PRIMARY_DESCRIPTOR"),
     ]
-    assert files[1]["sha256"] == hashlib.sha256(CWL_FILE["content"].encode()).hexdigest()  # type: ignore[union-attr]
+    assert files[1]["sha256"] == hashlib.sha256(CWL_FILE["content"].encode()).hexdigest()
     patched = client.patch(
         f"/api/tools/{tid}",
         json={"description": "New words", "default_version": "1.0"},

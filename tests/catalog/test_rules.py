@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dockyard.catalog import rules
 from dockyard.errors import InvalidInput
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, GENERIC_REGISTRY, PrivateTools, Registry
-from dockyard.tools import rules
 
 REGISTRIES = [*BUILTIN_REGISTRIES, GENERIC_REGISTRY]
 PRIVATE_ONLY = [r for r in REGISTRIES if r.private_tools is PrivateTools.REQUIRED]

@@ -7,16 +7,16 @@ from sqlalchemy.orm import Session
 
 from dockyard.accounts import services as accounts
 from dockyard.accounts.models import User
+from dockyard.catalog import services
+from dockyard.catalog.models import Tool
+from dockyard.catalog.services import ImageSpec, Registration, ToolQuery
 from dockyard.errors import Conflict, InvalidInput, InvalidRegistryPath, NotFound, PermissionDenied
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
-from dockyard.tools import services
-from dockyard.tools.models import Tool
-from dockyard.tools.services import ImageSpec, Registration, ToolQuery
+from tests.support.descriptors import CWL
 
 catalog = Catalog(BUILTIN_REGISTRIES)
 ECR = "312767926603.dkr.ecr.us-west-2.amazonaws.com"
 DIGEST = "sha256:" + "a" * 64
-CWL = [("tool.cwl", "PRIMARY_DESCRIPTOR", "CWL", "cwlVersion: v1.2\nclass: CommandLineTool\n")]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from dockyard.accounts.models import User
 from dockyard.cli import main
-from tests.cli.test_tool_cli import error, ok
+from tests.support.cli import error, ok
 
 MakeUser = Callable[..., tuple[User, str]]
 

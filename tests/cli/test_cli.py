@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from dockyard import db
 from dockyard.accounts import services
 from dockyard.cli import main
-from tests.conftest import TEST_SECRET_KEY
+from tests.support.app import TEST_SECRET_KEY
 
 
 @pytest.fixture
@@ -223,10 +223,10 @@ def test_postgresql_with_an_old_schema_asks_for_db_upgrade(postgresql_url: str) 
 def test_the_demo_catalog_loads_once_into_an_empty_database(engine: Engine) -> None:
     from sqlalchemy import func, select
 
+    from dockyard.catalog.demo import DEMO_TOOLS, load_demo
+    from dockyard.catalog.models import Tool
+    from dockyard.catalog.services import ToolQuery, find_tools
     from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
-    from dockyard.tools.demo import DEMO_TOOLS, load_demo
-    from dockyard.tools.models import Tool
-    from dockyard.tools.services import ToolQuery, find_tools
 
     catalog = Catalog(BUILTIN_REGISTRIES)
     with db.unit_of_work(db.make_sessionmaker(engine)) as unit:

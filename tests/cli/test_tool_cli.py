@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 
 from dockyard.accounts.models import User
 from dockyard.cli import main
-from tests.registries.local_registry import LocalRegistry
+from tests.support.cli import error, ok
+from tests.support.registry import LocalRegistry
 
 MakeUser = Callable[..., tuple[User, str]]
 ECR = "312767926603.dkr.ecr.us-west-2.amazonaws.com"
@@ -28,18 +29,6 @@ def cli(live_server: str, engine: Engine, make_user: MakeUser) -> Callable[..., 
         return CliRunner().invoke(main, ["tool", *args], env=env, input=stdin)
 
     return run
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def error(result: Result, says: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert result.stderr.startswith("dockyard: error: ")
-    assert says in result.stderr
-    assert "Traceback" not in result.output
 
 
 def test_register_publish_find_and_delete(cli: Callable[..., Result], tmp_path: Path) -> None:
@@ -255,7 +244,7 @@ def test_credentials_are_write_only(
 def test_a_tool_with_a_git_source_is_registered_and_refreshed_from_the_cli(
     cli: Callable[..., Result], tmp_path: Path, open_registry: LocalRegistry
 ) -> None:
-    from tests.tools.git_repos import Repo
+    from tests.support.git_repos import Repo
 
     repo = Repo(tmp_path / "repo")
     repo.commit(

@@ -10,18 +10,18 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import Engine
 
 from dockyard.egress import HostGuard
-from tests.registries.raw_server import ScriptedServer, Sent, answer
-from tests.tools.test_refresh import (
+from tests.support.raw_server import ScriptedServer, Sent, answer
+from tests.support.refresh import (
     CONFIG,
     CONFIG_DIGEST,
     MANIFEST,
     MANIFEST_DIGEST,
+    Host,
     refresh,
     register,
     stored,
@@ -33,14 +33,6 @@ REQUEST_DEADLINE = 2.0
 WITHIN = 12.0
 #: Memory a hostile refresh may allocate at its peak (the body caps are 4-8 MiB).
 PEAK_BYTES = 48 * 1024 * 1024
-
-
-@dataclass
-class Host:
-    """What `register` needs of a registry."""
-
-    host: str
-    pull_credentials: tuple[str, str] | None = None
 
 
 def well_behaved(request: bytes) -> bytes:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import uuid
-from collections.abc import Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -16,126 +13,81 @@ from sqlalchemy import Engine, event, func, select
 
 from dockyard import db
 from dockyard.accounts import services as accounts
-from dockyard.egress import HostGuard
-from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, Source
-from dockyard.registries.credentials import CredentialResolver, SecretBox
-from dockyard.registries.oci import RegistryClient
-from dockyard.tools import refresh as refresh_module
-from dockyard.tools import services
-from dockyard.tools.models import (
+from dockyard.catalog import services
+from dockyard.catalog.models import (
     DigestChange,
-    RefreshRun,
     Tool,
     ToolVersion,
     VersionFile,
     VersionImage,
 )
-from dockyard.tools.refresh import Refresher, RefreshReport
-from tests.conftest import TEST_SECRET_KEY
-from tests.registries.local_registry import LocalRegistry, digest_of
-from tests.registries.scripted import fetch_from
-from tests.tools.test_services import CWL
-
-CATALOG = Catalog(BUILTIN_REGISTRIES)
-BOX = SecretBox(TEST_SECRET_KEY)
-#: A single-platform image as scripted registries serve it.
-CONFIG = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
-CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG).hexdigest()
-MANIFEST = json.dumps(
-    {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": CONFIG_DIGEST,
-            "size": len(CONFIG),
-        },
-        "layers": [],
-    }
-).encode()
-MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
-
-
-def register(
-    engine: Engine,
-    registry: LocalRegistry,
-    repository: str,
-    *,
-    credentials: bool = True,
-    catalog: Catalog = CATALOG,
-    **changes: Any,
-) -> int:
-    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
-        user = accounts.find_user(session, "ada") or accounts.create_user(
-            session, username="ada", email="ada@example.org"
-        )
-        tool = services.register_tool(
-            session, catalog, user, services.Registration(image=f"{registry.host}/{repository}")
-        )
-        if credentials and registry.pull_credentials:
-            username, password = registry.pull_credentials
-            services.set_credentials(
-                session,
-                user,
-                tool.id,
-                kind="basic",
-                username=username,
-                sealed_secret=BOX.seal(password),
-            )
-        if changes:
-            services.update_tool(session, CATALOG, user, tool.id, **changes)
-        return tool.id
+from dockyard.egress import HostGuard
+from dockyard.errors import RegistryHostRefused
+from dockyard.refresh import services as refresh_module
+from dockyard.refresh.models import RefreshRun
+from dockyard.refresh.services import Refresher, RefreshReport
+from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, Source
+from dockyard.registries.transport import RegistryTransport, Reply
+from tests.support.descriptors import CWL
+from tests.support.network import PROXY_VARIABLES
+from tests.support.refresh import (
+    CATALOG,
+    CONFIG,
+    CONFIG_DIGEST,
+    MANIFEST,
+    MANIFEST_DIGEST,
+    proxy,
+    refresh,
+    register,
+    stored,
+    unique,
+)
+from tests.support.registry import LocalRegistry, digest_of
+from tests.support.tinyproxy import Tinyproxy, run_tinyproxy
 
 
-@asynccontextmanager
-async def refresher(engine: Engine, *, catalog: Catalog = CATALOG, **client: Any) -> Any:
-    client.setdefault("guard", HostGuard(allow_private=True))
-    if "transport" in client:  # scripted answers instead of the network
-        client["fetch"] = fetch_from(client.pop("transport"))
-    async with RegistryClient(**client) as registry_client:
-        yield Refresher(
-            sessions=db.make_sessionmaker(engine),
-            catalog=catalog,
-            client=registry_client,
-            credentials=CredentialResolver(environ={}, box=BOX),
-        )
+@pytest.fixture(scope="module")
+def tinyproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tinyproxy]:
+    with run_tinyproxy(tmp_path_factory.mktemp("tinyproxy-refresh")) as proxy:
+        yield proxy
 
 
-def refresh(
-    engine: Engine, tool_id: int, *, catalog: Catalog = CATALOG, **client: Any
-) -> RefreshReport:
-    async def go() -> RefreshReport:
-        async with refresher(engine, catalog=catalog, **client) as r:
-            return await r.refresh(tool_id)
+@pytest.fixture(autouse=True, params=["direct", "through tinyproxy"])
+def route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test here runs twice: straight to the registries, and with `HTTP_PROXY` and
+    `HTTPS_PROXY` naming a real forward proxy (Debian's tinyproxy) on loopback, as behind an
+    institute's proxy, where every registry and token request must go through the proxy."""
+    if request.param == "direct":
+        yield
+        return
+    tinyproxy: Tinyproxy = request.getfixturevalue("tinyproxy")
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", tinyproxy.url)
+    monkeypatch.setenv("HTTPS_PROXY", tinyproxy.url)
+    fetched: list[str] = []
+    fetch = RegistryTransport.fetch
 
-    return asyncio.run(go())
+    async def noting(
+        self: RegistryTransport, method: str, url: str, headers: Mapping[str, str], **kw: Any
+    ) -> Reply:
+        try:
+            reply = await fetch(self, method, url, headers, **kw)
+        except RegistryHostRefused:
+            raise  # refused before anything was asked of the proxy
+        except Exception:
+            fetched.append(f"{method} {unquote(url)}")
+            raise
+        fetched.append(f"{method} {unquote(url)}")
+        return reply
 
-
-def stored(engine: Engine, tool_id: int) -> dict[str, Any]:
-    with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
-        tool = session.get(Tool, tool_id)
-        assert tool is not None
-        return {
-            "status": tool.refresh_status,
-            "message": tool.refresh_message,
-            "published": tool.published,
-            "default": tool.default_version.name if tool.default_version else None,
-            "versions": {
-                v.name: {
-                    "digest": v.digest,
-                    "problem": v.problem,
-                    "history": [c.digest for c in v.digest_history],
-                    "images": [
-                        (i.digest, i.os, i.architecture, i.variant, i.size) for i in v.images
-                    ],
-                }
-                for v in tool.versions
-            },
-        }
-
-
-def unique(name: str) -> str:
-    return f"team/{name}-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(RegistryTransport, "fetch", noting)
+    before = len(tinyproxy.requests())
+    yield
+    # Whatever the test's refreshes asked of registries, the proxy was asked.
+    forwarded = [unquote(line) for line in tinyproxy.requests()[before:]]
+    for asked in fetched:
+        assert asked in forwarded, f"{asked} did not go through the proxy"
 
 
 def test_refresh_reads_tags_digests_sizes_and_platforms_in_every_auth_mode(
@@ -248,14 +200,14 @@ def test_a_big_refresh_writes_a_batch_of_tags_per_transaction(
         f"v{n}": open_registry.push_image(repository, f"v{n}", salt=f"b{n}") for n in range(7)
     }
     tool_id = register(engine, open_registry, repository)
-    monkeypatch.setattr("dockyard.tools.refresh.APPLY_BATCH", 3)
+    monkeypatch.setattr("dockyard.refresh.services.APPLY_BATCH", 3)
     report = refresh(engine, tool_id)
     assert sorted(report.added) == sorted(pushed)
     versions = stored(engine, tool_id)["versions"]
     assert {name: version["digest"] for name, version in versions.items()} == pushed
     assert all(version["images"] for version in versions.values())
     in_three = commits_during(engine, lambda: refresh(engine, tool_id))
-    monkeypatch.setattr("dockyard.tools.refresh.APPLY_BATCH", 100)
+    monkeypatch.setattr("dockyard.refresh.services.APPLY_BATCH", 100)
     in_one = commits_during(engine, lambda: refresh(engine, tool_id))
     assert in_three - in_one == 2, (in_three, in_one)
 
@@ -268,7 +220,7 @@ def test_a_refresh_stopped_between_batches_keeps_whole_batches_and_the_next_one_
         f"v{n}": open_registry.push_image(repository, f"v{n}", salt=f"s{n}") for n in range(7)
     }
     tool_id = register(engine, open_registry, repository)
-    monkeypatch.setattr("dockyard.tools.refresh.APPLY_BATCH", 3)
+    monkeypatch.setattr("dockyard.refresh.services.APPLY_BATCH", 3)
     apply_tag = refresh_module._apply_tag
     applied: list[str] = []
 
@@ -422,27 +374,6 @@ def test_an_unreachable_registry_changes_nothing_and_the_next_refresh_recovers(
     assert "unreachable" in after["message"]
     assert refresh(engine, tool_id).status == "ok"
     assert stored(engine, tool_id)["status"] == "ok"
-
-
-def proxy(
-    registry: LocalRegistry, tamper: Callable[[httpx.Request], httpx.Response | None]
-) -> httpx.MockTransport:
-    """Answers from the real registry, except where `tamper` answers instead."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        replaced = tamper(request)
-        if replaced is not None:
-            return replaced
-        upstream = httpx.request(
-            request.method,
-            str(request.url),
-            headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
-        )
-        return httpx.Response(
-            upstream.status_code, headers=upstream.headers, content=upstream.content
-        )
-
-    return httpx.MockTransport(handler)
 
 
 def test_a_server_error_on_one_tag_is_recorded_on_that_version_only(

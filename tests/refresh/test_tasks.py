@@ -16,17 +16,17 @@ from sqlalchemy import Engine, select
 
 from dockyard import db
 from dockyard.accounts.models import User
+from dockyard.catalog.models import Tool
 from dockyard.db.types import utcnow
+from dockyard.refresh.locks import AdvisoryLocks, ProcessLocks, RefreshInProgress
+from dockyard.refresh.models import RefreshRun
+from dockyard.refresh.services import due_tool_ids, reclaim_runs
+from dockyard.refresh.tasks import mark_due, run_embedded_scheduler
 from dockyard.settings import Settings
-from dockyard.tools.locks import AdvisoryLocks, ProcessLocks, RefreshInProgress
-from dockyard.tools.models import RefreshRun, Tool
-from dockyard.tools.refresh import due_tool_ids, reclaim_runs
-from dockyard.tools.tasks import mark_due, run_embedded_scheduler
-from tests.conftest import TEST_SECRET_KEY, bearer
-from tests.registries.local_registry import LocalRegistry
-from tests.registries.raw_server import HangUpServer
-from tests.tools.test_hostile_registries import Host
-from tests.tools.test_refresh import CATALOG, proxy, refresh, register, unique
+from tests.support.app import TEST_SECRET_KEY, bearer
+from tests.support.raw_server import HangUpServer
+from tests.support.refresh import CATALOG, Host, proxy, refresh, register, unique
+from tests.support.registry import LocalRegistry
 
 MakeUser = Callable[..., tuple[User, str]]
 
@@ -58,9 +58,9 @@ def test_due_tools_are_the_never_refreshed_and_the_overdue_oldest_first(
     now = utcnow()
     with db.unit_of_work(db.make_sessionmaker(engine)) as session:
         for tool_id, offset in zip(ids, [None, -60, -3600, 3600], strict=True):
-            session.get(Tool, tool_id).next_refresh_at = (
-                None if offset is None else now + timedelta(seconds=offset)
-            )  # type: ignore[union-attr]
+            tool = session.get(Tool, tool_id)
+            assert tool is not None
+            tool.next_refresh_at = None if offset is None else now + timedelta(seconds=offset)
     with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
         assert due_tool_ids(session, now, 10) == [ids[0], ids[2], ids[1]]
         assert due_tool_ids(session, now, 1) == [ids[0]]
@@ -338,7 +338,7 @@ def test_webhooks_need_the_secret_and_mark_the_tool_due(
 def test_a_refresh_already_running_answers_409(
     client: TestClient, make_user: MakeUser, database_url: str
 ) -> None:
-    from dockyard.tools.locks import locks_for
+    from dockyard.refresh.locks import locks_for
 
     _, ada = make_user("ada")
     tool = client.post(
@@ -349,7 +349,9 @@ def test_a_refresh_already_running_answers_409(
 
     async def scenario() -> int:
         async with locks.hold(tool["id"]):
-            return client.post(f"/api/tools/{tool['id']}/refresh", headers=bearer(ada)).status_code
+            answer = client.post(f"/api/tools/{tool['id']}/refresh", headers=bearer(ada))
+            status: int = answer.status_code
+            return status
 
     try:
         assert asyncio.run(scenario()) == 409

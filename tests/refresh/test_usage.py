@@ -12,9 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from dockyard import db
 from dockyard.accounts.models import User
-from dockyard.tools.models import Tool
-from dockyard.tools.usage import UsageCounter
-from tests.conftest import bearer
+from dockyard.catalog.models import Tool
+from dockyard.refresh.usage import UsageCounter
+from tests.support.app import bearer
 
 MakeUser = Callable[..., tuple[User, str]]
 CWL = {

@@ -22,13 +22,15 @@ from sqlalchemy import Engine, select, text
 
 from dockyard import db
 from dockyard.accounts import services as accounts
+from dockyard.catalog import services
+from dockyard.catalog.models import Tool
+from dockyard.refresh.models import RefreshRun
+from dockyard.refresh.tasks import build_queue
 from dockyard.settings import Settings
-from dockyard.tools import services
-from dockyard.tools.models import RefreshRun, Tool
-from dockyard.tools.tasks import build_queue
-from tests.conftest import TEST_SECRET_KEY
-from tests.registries.local_registry import LocalRegistry, free_port
-from tests.tools.test_refresh import CATALOG
+from tests.support.app import TEST_SECRET_KEY
+from tests.support.network import free_port
+from tests.support.refresh import CATALOG
+from tests.support.registry import LocalRegistry
 
 pytestmark = pytest.mark.postgresql
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.access.test_mail import self_signed
-from tests.registries.local_registry import LocalRegistry, run_registry
+from tests.support.registry import LocalRegistry, run_registry
+from tests.support.tls import self_signed
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,9 @@ from dockyard.errors import (
 )
 from dockyard.registries.oci import ACCEPT, OCI_MANIFEST, RegistryClient
 from dockyard.registries.repository import Credentials, Repository, base_url_for
-from tests.registries.local_registry import LocalRegistry, digest_of, run_registry
-from tests.registries.scripted import fetch_from
-
-OPEN_GUARD = HostGuard(allow_private=True)
+from tests.support.network import OPEN_GUARD
+from tests.support.registry import LocalRegistry, digest_of, run_registry
+from tests.support.scripted import fetch_from
 
 
 def repo(
@@ -231,7 +230,11 @@ async def _public() -> list[str]:
     return ["93.184.216.34"]
 
 
-def scripted(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> RegistryClient:
+def scripted(
+    handler: Callable[[httpx.Request], httpx.Response]
+    | Callable[[httpx.Request], Coroutine[Any, Any, httpx.Response]],
+    **kwargs: Any,
+) -> RegistryClient:
     sleeps: list[float] = kwargs.pop("sleeps", [])
     now = [1000.0]  # time passes only when the client sleeps (unless the test keeps it)
     kwargs.setdefault("clock", lambda: now[0])

@@ -13,20 +13,9 @@ from dockyard.egress import HostGuard
 from dockyard.errors import RegistryHostRefused, RegistryUnavailable
 from dockyard.registries.oci import RegistryClient
 from dockyard.registries.repository import Repository
-from tests.registries.local_registry import LocalRegistry
-from tests.registries.test_oci import OPEN_GUARD
-from tests.registries.tinyproxy import Tinyproxy, run_tinyproxy
-
-PROXY_VARIABLES = (
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-)
+from tests.support.network import OPEN_GUARD, PROXY_VARIABLES
+from tests.support.registry import LocalRegistry
+from tests.support.tinyproxy import Tinyproxy, run_tinyproxy
 
 
 @pytest.fixture(scope="module")

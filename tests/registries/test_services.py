@@ -1,4 +1,4 @@
-"""Resolving references to registries, with the registry-path rules (SPEC.md rule 4)."""
+"""Resolving references to registries, with the registry-path rules (docs/specification.md rule 4)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ def test_a_full_ecr_reference_yields_registry_id_region_and_login() -> None:
     assert answer["repository"] == "test_namespace/test_image"
     assert answer["tag"] == "latest"
     assert answer["site_url"] is None
-    assert any("--registry-ids 312767926603" in c["command"] for c in answer["login_commands"])
+    logins = answer["login_commands"]
+    assert isinstance(logins, list)
+    assert any("--registry-ids 312767926603" in c["command"] for c in logins)
 
 
 def test_the_registry_path_supplies_the_host_of_a_bare_repository() -> None:

@@ -26,9 +26,9 @@ from dockyard.registries.transport import (
     TransportError,
     TransportTimeout,
 )
-from tests.registries.local_registry import LocalRegistry, digest_of, free_port
-from tests.registries.raw_server import HangUpServer, answer, scripted
-from tests.registries.test_oci import OPEN_GUARD
+from tests.support.network import OPEN_GUARD, free_port
+from tests.support.raw_server import HangUpServer, answer, scripted
+from tests.support.registry import LocalRegistry, digest_of
 
 
 def https_repository(registry: LocalRegistry, name: str) -> Repository:

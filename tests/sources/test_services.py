@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +15,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from dockyard.accounts.models import User
+from dockyard.catalog import rules
 from dockyard.egress import HostGuard
 from dockyard.errors import InvalidInput
-from dockyard.tools import descriptors, rules
-from dockyard.tools.git import GitReader, SourceError
-from dockyard.tools.source_rules import parse_source, raw_url, reference_for, source_link
-from dockyard.tools.sources import SourceSync, collect
-from tests.conftest import bearer
-from tests.registries.local_registry import LocalRegistry
-from tests.tools.git_repos import Repo, git_daemon, git_http
+from dockyard.sources import descriptors
+from dockyard.sources.git import GitReader, SourceError
+from dockyard.sources.rules import parse_source, raw_url, reference_for, source_link
+from dockyard.sources.services import SourceSync, collect
+from tests.support.app import bearer
+from tests.support.git_repos import Repo, git_daemon, git_http
+from tests.support.registry import LocalRegistry
 
 MakeUser = Callable[..., tuple[User, str]]
 WORKFLOW = """cwlVersion: v1.2
@@ -95,12 +96,13 @@ def test_source_settings_have_dockstore_defaults_and_explain_mistakes() -> None:
         }
     )
     assert (reference_for(custom, "1.0"), reference_for(custom, "latest")) == ("v1.0", "main")
-    for bad, says in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"git_url": "ftp://x/y"}, "not a git URL"),
         ({"git_url": "https://x/y", "dockerfile_path": "/../etc/passwd"}, "leaves"),
         ({"git_url": "https://x/y", "descriptor_paths": {"XML": "/a"}}, "not one of"),
         ({"git_url": "https://x/y", "reference": "{tag}"}, "{version}"),
-    ]:
+    ]
+    for bad, says in cases:
         with pytest.raises(InvalidInput, match=says):
             parse_source(bad)
 
@@ -395,7 +397,7 @@ def test_http_fetches_go_to_the_addresses_the_guard_checked_not_a_new_lookup(
 
 
 def test_a_sync_pins_git_to_the_addresses_the_guard_checked(
-    client: TestClient, make_user: MakeUser, tmp_path: Path
+    client: TestClient, make_user: MakeUser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, ada = make_user("ada")
     url = "https://git.example.org/lab/tools.git"
@@ -413,11 +415,11 @@ def test_a_sync_pins_git_to_the_addresses_the_guard_checked(
     sources.guard = HostGuard(resolve=public)
     asked: list[tuple[str, list[str]]] = []
 
-    def remote_refs(url: str, *, pins: list[str]) -> dict[str, str]:
-        asked.append((url, pins))
+    def remote_refs(url: str, *, pins: Sequence[str] = ()) -> dict[str, str]:
+        asked.append((url, list(pins)))
         raise SourceError("not reachable from the tests")
 
-    sources.reader.remote_refs = remote_refs  # type: ignore[method-assign]
+    monkeypatch.setattr(sources.reader, "remote_refs", remote_refs)
     context = client.app.state.context  # type: ignore[attr-defined]
     summary = asyncio.run(sources.sync(context.sessions, tool["id"]))
     assert asked == [(url, ["93.184.216.34"])]

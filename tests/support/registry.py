@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -35,18 +34,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from tests.support.network import free_port
+
 REGISTRY_BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 USERNAME, PASSWORD = "robot", "s3cret-pull-password"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def digest_of(data: bytes) -> str:
@@ -262,7 +257,7 @@ class LocalRegistry:
         if variant:
             config["variant"] = variant
         config_bytes = json.dumps(config, sort_keys=True).encode()
-        layer_refs = []
+        layer_refs: list[dict[str, Any]] = []
         with self.push_client(repository) as http:
             config_digest = self.push_blob(repository, config_bytes, http)
             for n in range(layers):

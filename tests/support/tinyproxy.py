@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registries.local_registry import free_port
+from tests.support.network import free_port
 
 
 @dataclass

@@ -15,32 +15,12 @@ import yaml
 from fastapi.testclient import TestClient
 
 from dockyard.accounts.models import User
-from tests.conftest import bearer
+from tests.support.app import bearer
+from tests.support.descriptors import FILES
 
 MakeUser = Callable[..., tuple[User, str]]
 SPEC = yaml.safe_load((Path(__file__).parent / "trs-openapi-2.0.1.yaml").read_text())
 DIGEST = "sha256:" + "c" * 64
-FILES = [
-    {
-        "path": "tools/samtools.cwl",
-        "file_type": "PRIMARY_DESCRIPTOR",
-        "descriptor_type": "CWL",
-        "content": "cwlVersion: v1.2\nclass: CommandLineTool\nrun: lib/view.cwl\n",
-    },
-    {
-        "path": "tools/lib/view.cwl",
-        "file_type": "SECONDARY_DESCRIPTOR",
-        "descriptor_type": "CWL",
-        "content": "cwlVersion: v1.2\n",
-    },
-    {
-        "path": "tools/test.json",
-        "file_type": "TEST_FILE",
-        "descriptor_type": "CWL",
-        "content": "{}",
-    },
-    {"path": "Dockerfile", "file_type": "CONTAINERFILE", "content": "FROM ubuntu:24.04\n"},
-]
 
 
 def valid(instance: Any, schema_name: str, *, array: bool = False) -> None:

@@ -13,10 +13,10 @@ from sqlalchemy import Engine, event, select, update
 from dockyard import db
 from dockyard.accounts import services as accounts
 from dockyard.accounts.models import User
-from dockyard.tools.models import CatalogState, Tool, ToolVersion
+from dockyard.catalog.models import CatalogState, Tool, ToolVersion
 from dockyard.trs.cache import Message, TrsCache
 from dockyard.web.security import SESSION_COOKIE
-from tests.conftest import bearer
+from tests.support.app import bearer
 
 MakeUser = Callable[..., tuple[User, str]]
 TOOL = "/ga4gh/trs/v2/tools/quay.io%2Fns%2Fcached"

@@ -12,8 +12,8 @@ import httpx
 from sqlalchemy import Engine
 
 from dockyard.accounts.models import User
-from dockyard.tools.demo import SAMTOOLS_CWL
-from tests.conftest import bearer
+from dockyard.catalog.demo import SAMTOOLS_CWL
+from tests.support.app import bearer
 
 CWLTOOL = shutil.which("cwltool") or str(Path(sys.executable).parent / "cwltool")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from tests.conftest import bearer
-from tests.trs.test_api import FILES
+from tests.support.app import bearer
+from tests.support.descriptors import FILES
 
 SPEC = Path(__file__).parent / "trs-openapi-2.0.1.yaml"
 SCHEMATHESIS = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")

@@ -14,12 +14,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, expect, sync_playwright
 from pydantic import SecretStr
 
 from dockyard.accounts.models import User
 from dockyard.settings import Settings
-from tests.conftest import TEST_SECRET_KEY, serving
+from tests.support.app import TEST_SECRET_KEY, serving
 
 MakeUser = Callable[..., tuple[User, str]]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -110,7 +110,7 @@ def test_register_publish_find_request_grant_and_pull(
     maria.get_by_role("button", name="Add version").click()
     expect(maria.get_by_role("status")).to_contain_text("Version 1.17 added")
     maria.get_by_label("File", exact=True).set_input_files(
-        files=[{"name": "samtools.cwl", "mimeType": "text/plain", "buffer": CWL.encode()}]
+        files=[FilePayload(name="samtools.cwl", mimeType="text/plain", buffer=CWL.encode())]
     )
     maria.get_by_label("Kind").select_option("PRIMARY_DESCRIPTOR")
     maria.get_by_label("Language").select_option("CWL")
@@ -172,7 +172,8 @@ def test_an_unpublished_tool_is_not_found_for_others_and_forms_need_csrf(
     maria.get_by_label("Image", exact=True).fill("quay.io/lab/draft-tool")
     maria.get_by_role("button", name="Register").click()
     expect(maria.get_by_role("status")).to_contain_text("Registered")
-    assert maria.goto("/tools/quay.io/lab/draft-tool").status == 200
+    page = maria.goto("/tools/quay.io/lab/draft-tool")
+    assert page is not None and page.status == 200
 
     bob_context, bob = sign_in(browser, server, "bob")
     answer = bob.goto("/tools/quay.io/lab/draft-tool")

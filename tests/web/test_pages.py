@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from dockyard.accounts.models import User
 from dockyard.app import create_app
 from dockyard.settings import Settings
-from tests.conftest import bearer
+from tests.support.app import bearer
 
 MakeUser = Callable[..., tuple[User, str]]
 PASSWORD = "correct horse battery"
@@ -26,11 +26,12 @@ def token_of(page: str) -> str:
 
 def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
     token = token_of(client.get("/signin").text)
-    return client.post(
+    answer: httpx.Response = client.post(
         "/signin",
         data={"username": username, "password": password, "csrf_token": token, "next": "/"},
         follow_redirects=False,
     )
+    return answer
 
 
 @pytest.fixture

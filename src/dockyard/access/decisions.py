@@ -8,20 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.access import services
+from dockyard.access.grants import Granter
 from dockyard.access.models import AccessRequest
 from dockyard.accounts.models import User
 from dockyard.db import unit_of_work
 from dockyard.errors import RegistryError
-
-if TYPE_CHECKING:
-    from dockyard.http import AppContext
+from dockyard.registries.catalog import Catalog
 
 T = TypeVar("T")
+
+
+class Deciding(Protocol):
+    """What a decision needs from the app: units of work, the registries, the granter."""
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+    @property
+    def catalog(self) -> Catalog: ...
+    @property
+    def granter(self) -> Granter: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ class Step:
 
 
 def decide(
-    context: AppContext,
+    context: Deciding,
     caller: Callable[[Session], User],
     request_id: int,
     action: str,

@@ -6,9 +6,7 @@ back. Senders (after a request, in `dockyard serve`'s background loop and in eve
 worker`) claim a row before sending it, so two processes never send one email at once; a
 failed send is tried again later, with growing pauses, up to `MAX_ATTEMPTS` times.
 
-URL forms: `smtp://[user:pass@]host[:port]` (plain; port 25), `smtp://...?starttls=true`
-(STARTTLS required; port 587), `smtps://...` (TLS from the start; port 465). `cafile=` in the
-query names extra CA certificates (a lab's own CA); otherwise the system's are used.
+The SMTP server is `DOCKYARD_SMTP_URL`, parsed by `dockyard.settings.SmtpConfig`.
 """
 
 from __future__ import annotations
@@ -17,12 +15,11 @@ import logging
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,8 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dockyard.access.models import OutboxEmail
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
-from dockyard.errors import ConfigurationError
-from dockyard.settings import Settings
+from dockyard.settings import Settings, SmtpConfig
 
 log = logging.getLogger("dockyard.mail")
 
@@ -40,49 +36,6 @@ MAX_ATTEMPTS = 6
 BACKOFF_SECONDS = (60, 300, 1800, 7200, 21600)
 CLAIM_SECONDS = 120
 SMTP_TIMEOUT = 20.0
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    """Where and how to hand email to an SMTP server."""
-
-    host: str
-    port: int
-    security: str  # "plain", "starttls" or "tls"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    cafile: str | None = None
-
-    @classmethod
-    def from_url(cls, url: str) -> SmtpConfig:
-        """Parse `DOCKYARD_SMTP_URL`, or say what the accepted forms are."""
-        parts = urlsplit(url)
-        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        unknown = set(query) - {"starttls", "cafile"}
-        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname or unknown:
-            raise ConfigurationError(
-                "DOCKYARD_SMTP_URL must look like smtp://[user:pass@]host[:port] (add "
-                "?starttls=true for STARTTLS) or smtps://[user:pass@]host[:port]"
-            )
-        starttls = query.get("starttls", "false").lower() in {"true", "1", "yes"}
-        if parts.scheme == "smtps":
-            security, port = "tls", 465
-        elif starttls:
-            security, port = "starttls", 587
-        else:
-            security, port = "plain", 25
-        try:
-            port = parts.port or port
-        except ValueError:
-            raise ConfigurationError("DOCKYARD_SMTP_URL has a port that is not a number") from None
-        return cls(
-            host=parts.hostname,
-            port=port,
-            security=security,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            cafile=query.get("cafile"),
-        )
 
 
 class Mailer(Protocol):

@@ -8,9 +8,9 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dockyard.accounts.models import User
+from dockyard.catalog.models import Tool
 from dockyard.db import Base
 from dockyard.db.types import UTCDateTime, utcnow
-from dockyard.tools.models import Tool
 
 
 class AccessRequest(Base):

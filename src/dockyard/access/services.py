@@ -28,6 +28,8 @@ from dockyard.access.models import (
     RegistryRequest,
 )
 from dockyard.accounts.models import User
+from dockyard.catalog.models import Tool, ToolCredential, ToolMaintainer
+from dockyard.catalog.services import changeable_tool, registry_of, visible_tool, visible_version
 from dockyard.db.types import utcnow
 from dockyard.errors import (
     Conflict,
@@ -40,8 +42,6 @@ from dockyard.errors import (
 from dockyard.registries.catalog import GENERIC_REGISTRY, Catalog
 from dockyard.registries.ecr import parse_ecr_host
 from dockyard.registries.reference import split_domain
-from dockyard.tools.models import Tool, ToolCredential, ToolMaintainer
-from dockyard.tools.services import changeable_tool, registry_of, visible_tool, visible_version
 
 T = TypeVar("T")
 STATUSES = ("pending", "granted", "denied", "revoked", "withdrawn")

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from dockyard.access import decisions, rules, services
 from dockyard.access.models import AccessRequest
-from dockyard.access.schemas import (
+from dockyard.accounts.models import User
+from dockyard.api.schemas.access import (
     AccessEventList,
     AccessEventOut,
     AccessRequestIn,
@@ -29,9 +30,8 @@ from dockyard.access.schemas import (
     RegistryStep,
     ToolRef,
 )
-from dockyard.accounts.models import User
+from dockyard.context import AppContext
 from dockyard.http import (
-    AppContext,
     CallerDep,
     CatalogDep,
     ContextDep,

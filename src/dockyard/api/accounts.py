@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from dockyard.accounts import services
-from dockyard.accounts.schemas import NewTokenOut, TokenIn, TokenList, TokenOut, UserOut
+from dockyard.api.schemas.accounts import NewTokenOut, TokenIn, TokenList, TokenOut, UserOut
 from dockyard.http import Id, SessionDep, UserDep
 
 router = APIRouter(prefix="/api", tags=["accounts"])

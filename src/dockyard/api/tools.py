@@ -11,23 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from dockyard.db import unit_of_work
-from dockyard.errors import DockyardError
-from dockyard.http import (
-    AppContext,
-    CallerDep,
-    CatalogDep,
-    ContextDep,
-    Id,
-    Offset,
-    SessionDep,
-    UserDep,
-    external_url,
-    user_from_header,
-)
-from dockyard.registries.credentials import sealing_box
-from dockyard.tools import services, webhooks
-from dockyard.tools.schemas import (
+from dockyard.api.schemas.tools import (
     CredentialsIn,
     CredentialsOut,
     FilesIn,
@@ -42,6 +26,23 @@ from dockyard.tools.schemas import (
     VersionOut,
     VersionPatch,
 )
+from dockyard.catalog import services
+from dockyard.context import AppContext
+from dockyard.db import unit_of_work
+from dockyard.errors import DockyardError
+from dockyard.http import (
+    CallerDep,
+    CatalogDep,
+    ContextDep,
+    Id,
+    Offset,
+    SessionDep,
+    UserDep,
+    external_url,
+    user_from_header,
+)
+from dockyard.refresh import webhooks
+from dockyard.registries.credentials import sealing_box
 
 router = APIRouter(prefix="/api/tools", tags=["tools"])
 log = logging.getLogger("dockyard.refresh")
@@ -268,7 +269,7 @@ async def refresh_tool(
     )
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse(_refresh_events(context, tool_id), media_type=NDJSON)
-    from dockyard.tools.tasks import open_refresher
+    from dockyard.refresh.tasks import open_refresher
 
     async with open_refresher(context.settings, context.sessions, context.catalog) as refresher:
         report = await refresher.refresh(tool_id)
@@ -281,7 +282,7 @@ def _authorize_refresh(context: AppContext, header: str | None, tool_id: int) ->
 
 
 async def _refresh_events(context: AppContext, tool_id: int) -> AsyncIterator[str]:
-    from dockyard.tools.tasks import open_refresher
+    from dockyard.refresh.tasks import open_refresher
 
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 

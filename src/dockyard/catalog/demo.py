@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dockyard.accounts import services as accounts
+from dockyard.catalog import services
+from dockyard.catalog.models import Tool
 from dockyard.registries.catalog import Catalog
-from dockyard.tools import services
-from dockyard.tools.models import Tool
 
 DEMO_USER = "demo"
 

@@ -1,4 +1,4 @@
-"""The rules for tools (SPEC.md section 4), as plain functions over plain values.
+"""The rules for tools (docs/specification.md section 4), as plain functions over plain values.
 
 No framework or database import: the services call these, and the tests try every rule on
 every registry where it applies.

@@ -13,7 +13,7 @@ import re
 from sqlalchemy import ColumnElement, func, literal_column, text
 from sqlalchemy.orm import Session
 
-from dockyard.tools.models import Tool
+from dockyard.catalog.models import Tool
 
 MAX_TERMS = 8
 

@@ -19,13 +19,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from dockyard.accounts.models import User
 from dockyard.accounts.services import find_user, validate_email
-from dockyard.db.types import utcnow
-from dockyard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from dockyard.registries.catalog import Catalog, Registry
-from dockyard.registries.reference import DIGEST_ALGORITHMS
-from dockyard.registries.services import resolve
-from dockyard.tools import rules
-from dockyard.tools.models import (
+from dockyard.catalog import rules
+from dockyard.catalog.models import (
     Tool,
     ToolCredential,
     ToolMaintainer,
@@ -33,8 +28,13 @@ from dockyard.tools.models import (
     VersionFile,
     VersionImage,
 )
-from dockyard.tools.search import INDEXED_SORTS, matches, query_terms
-from dockyard.tools.source_rules import parse_source
+from dockyard.catalog.search import INDEXED_SORTS, matches, query_terms
+from dockyard.db.types import utcnow
+from dockyard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from dockyard.registries.catalog import Catalog, Registry
+from dockyard.registries.reference import DIGEST_ALGORITHMS
+from dockyard.registries.services import resolve
+from dockyard.sources.rules import parse_source
 
 MAX_PAGE = 100
 #: Text searches count their matches up to this many; an exact count of tens of thousands of

@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from dockyard import __version__, db
+from dockyard.catalog.demo import load_demo
 from dockyard.cli.local import ensure_schema
 from dockyard.errors import ConfigurationError
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import catalog_for
 from dockyard.settings import Settings, load_settings
-from dockyard.tools.demo import load_demo
 
 log_level_option = click.option(
     "--log-level",
@@ -146,7 +146,7 @@ async def _work(
 
     from dockyard.access.mail import mailer_for, sender_address
     from dockyard.access.tasks import run_mail_sender
-    from dockyard.tools.tasks import build_queue, open_refresher, retry_stalled
+    from dockyard.refresh.tasks import build_queue, open_refresher, retry_stalled
 
     engine = db.make_engine(settings.database_url)
     sessions = db.make_sessionmaker(engine)

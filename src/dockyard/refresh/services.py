@@ -1,4 +1,4 @@
-"""Keeping a tool's versions in step with its registry (SPEC.md section 5).
+"""Keeping a tool's versions in step with its registry (docs/specification.md section 5).
 
 A refresh reads in three steps, so no database transaction is held open across the network:
 a snapshot of what is stored, the registry conversation, and one write that applies the
@@ -26,24 +26,24 @@ from anyio import to_thread
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from dockyard.db import unit_of_work
-from dockyard.db.types import utcnow
-from dockyard.errors import NotFound, RegistryError, RegistryRateLimited
-from dockyard.registries.catalog import Catalog, Registry
-from dockyard.registries.credentials import CredentialResolver, StoredCredential
-from dockyard.registries.oci import ManifestHead, PlatformImage, RegistryClient
-from dockyard.registries.repository import Repository, base_url_for
-from dockyard.tools import services
-from dockyard.tools.locks import ProcessLocks, ToolLocks
-from dockyard.tools.models import (
+from dockyard.catalog import services
+from dockyard.catalog.models import (
     DigestChange,
-    RefreshRun,
     Tool,
     ToolCredential,
     ToolVersion,
     VersionImage,
 )
-from dockyard.tools.sources import SourceSync
+from dockyard.db import unit_of_work
+from dockyard.db.types import utcnow
+from dockyard.errors import NotFound, RegistryError, RegistryRateLimited
+from dockyard.refresh.locks import ProcessLocks, ToolLocks
+from dockyard.refresh.models import RefreshRun
+from dockyard.registries.catalog import Catalog, Registry
+from dockyard.registries.credentials import CredentialResolver, StoredCredential
+from dockyard.registries.oci import ManifestHead, PlatformImage, RegistryClient
+from dockyard.registries.repository import Repository, base_url_for
+from dockyard.sources.services import SourceSync
 
 log = logging.getLogger("dockyard.refresh")
 

@@ -24,18 +24,18 @@ from anyio import to_thread
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dockyard.catalog.models import Tool
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
 from dockyard.egress import HostGuard
 from dockyard.errors import DockyardError, NotFound
+from dockyard.refresh.locks import RefreshInProgress, locks_for
+from dockyard.refresh.services import DUE_HOLD, Refresher, due_tool_ids, reclaim_runs
 from dockyard.registries.catalog import Catalog, Source
 from dockyard.registries.credentials import CredentialResolver, secret_box
 from dockyard.registries.oci import RegistryClient
 from dockyard.settings import Settings, libpq_conninfo
-from dockyard.tools.locks import RefreshInProgress, locks_for
-from dockyard.tools.models import Tool
-from dockyard.tools.refresh import DUE_HOLD, Refresher, due_tool_ids, reclaim_runs
-from dockyard.tools.sources import SourceSync
+from dockyard.sources.services import SourceSync
 
 log = logging.getLogger("dockyard.refresh")
 

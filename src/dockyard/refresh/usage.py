@@ -23,8 +23,8 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.accounts.models import ApiToken
+from dockyard.catalog.models import Tool
 from dockyard.db import unit_of_work
-from dockyard.tools.models import Tool
 
 log = logging.getLogger("dockyard.usage")
 FLUSH_SECONDS = 30.0

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dockyard.accounts.models import User
+from dockyard.catalog import services
+from dockyard.catalog.models import Tool
 from dockyard.db.types import utcnow
 from dockyard.errors import InvalidInput, NotFound
-from dockyard.tools import services
-from dockyard.tools.models import Tool
 
 
 def create_secret(session: Session, user: User, tool_id: int) -> tuple[Tool, str]:

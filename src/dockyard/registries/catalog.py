@@ -1,6 +1,6 @@
 """The registries dockyard knows: the built-ins, the operator's, and the catch-all.
 
-Facts come from the registries' documentation and Dockstore's `Registry.java` (SPEC.md
+Facts come from the registries' documentation and Dockstore's `Registry.java` (docs/specification.md
 section 3). Matching a host to its registry, building the link to an image's public page and
 the login commands are plain functions of this data: no framework or database import.
 """

@@ -13,14 +13,11 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import quote
 
 from dockyard.errors import RegistryError
-from dockyard.registries.repository import Repository
-
-if TYPE_CHECKING:
-    from dockyard.registries.oci import RegistryClient
+from dockyard.registries.repository import Answer, Repository
 
 HUB_TAGS = "https://hub.docker.com/v2/namespaces/{namespace}/repositories/{name}/tags?page_size=100"
 QUAY_TAGS = "https://{host}/api/v1/repository/{namespace}/{name}/tag/?onlyActiveTags=true&limit=100"
@@ -31,6 +28,15 @@ MAX_ITEM_BYTES = 1024 * 1024
 #: GitLab has one request per tag for dates: at most this many tags per refresh ask it.
 MAX_GITLAB_TAGS = 100
 log = logging.getLogger("dockyard.registries")
+
+
+class RegistryClient(Protocol):
+    """What the extras need of `dockyard.registries.oci.RegistryClient`: a GET without
+    credentials through its limits, redirects and guard."""
+
+    async def get_plain(
+        self, repository: Repository, url: str, kind: str, limit: int
+    ) -> Answer: ...
 
 
 async def push_dates(

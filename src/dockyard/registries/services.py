@@ -1,7 +1,7 @@
 """Resolving an image reference: which registry, what normalized name, what it takes to use.
 
-`resolve` is the one place the registry-path rules live (SPEC.md rule 4); the REST API, the
-CLI and tool registration all call it.
+`resolve` is the one place the registry-path rules live (docs/specification.md rule 4); the
+REST API, the CLI and tool registration all call it.
 """
 
 from __future__ import annotations

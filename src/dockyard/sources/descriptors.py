@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
+from dockyard.catalog.rules import DescriptorType
 from dockyard.errors import InvalidInput
-from dockyard.tools.rules import DescriptorType
 
 #: CWL fields whose string value names another file, and what that file is: a CWL document
 #: (`run`), YAML spliced in (`$import`) or text taken as it is (`$include`).

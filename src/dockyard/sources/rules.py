@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.catalog import rules
+from dockyard.catalog.rules import DescriptorType
 from dockyard.errors import InvalidInput
-from dockyard.tools import rules
-from dockyard.tools.git import SCHEMES, url_host
-from dockyard.tools.rules import DescriptorType
+from dockyard.sources.git import SCHEMES, url_host
 
 DEFAULT_DOCKERFILE = "/Dockerfile"
 DEFAULT_DESCRIPTORS = {DescriptorType.CWL: "/Dockstore.cwl", DescriptorType.WDL: "/Dockstore.wdl"}

@@ -19,16 +19,17 @@ from typing import Any
 from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
+from dockyard.catalog import rules
+from dockyard.catalog.models import Tool
+from dockyard.catalog.rules import FileType
+from dockyard.catalog.services import refresh_derived, store_files
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
 from dockyard.egress import HostGuard
 from dockyard.errors import DockyardError, InvalidInput
-from dockyard.tools import descriptors, rules
-from dockyard.tools.git import GitReader, SourceError, is_commit_id, url_host
-from dockyard.tools.models import Tool
-from dockyard.tools.rules import FileType
-from dockyard.tools.services import refresh_derived, store_files
-from dockyard.tools.source_rules import SourceSpec, parse_source, reference_for
+from dockyard.sources import descriptors
+from dockyard.sources.git import GitReader, SourceError, is_commit_id, url_host
+from dockyard.sources.rules import SourceSpec, parse_source, reference_for
 
 File = tuple[str, str, str | None, str]
 

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from dockyard import __version__
 from dockyard.accounts.models import User
+from dockyard.catalog import services
+from dockyard.catalog.models import Tool, ToolVersion, VersionFile
+from dockyard.catalog.rules import FileType
 from dockyard.errors import InvalidInput, NotFound
 from dockyard.http import MAX_OFFSET, CallerDep, SessionDep, external_url
 from dockyard.registries.reference import DOCKER_HUB_ALIASES
-from dockyard.tools import services
-from dockyard.tools.models import Tool, ToolVersion, VersionFile
-from dockyard.tools.rules import FileType
 from dockyard.trs import views
 
 PREFIXES = ("/ga4gh/trs/v2", "/api/ga4gh/v2")

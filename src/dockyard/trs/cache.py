@@ -2,7 +2,7 @@
 
 Anonymous TRS answers depend only on the published catalog, the request and the host it was
 asked under. Every committed change that readers can see bumps one number in the database
-(`CatalogState.generation`, kept by a session hook in `dockyard.tools.models`). Each
+(`CatalogState.generation`, kept by a session hook in `dockyard.catalog.models`). Each
 cacheable request reads that number first, one primary-key lookup on a connection of the
 cache's own, and the cache empties itself when it moved; so an answer is never older than
 the request, whichever process made the change. Requests with an `Authorization` header (a

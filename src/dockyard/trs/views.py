@@ -1,15 +1,16 @@
 """What TRS 2.0.1 shows of tools: plain functions from dockyard's models to TRS objects.
 
-Optional fields without a value are left out rather than sent as null (SPEC.md section 7).
+Optional fields without a value are left out rather than sent as null (docs/specification.md
+section 7).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dockyard.tools.models import Tool, ToolVersion, VersionFile
-from dockyard.tools.rules import DescriptorType, FileType
-from dockyard.tools.source_rules import raw_url, source_link
+from dockyard.catalog.models import Tool, ToolVersion, VersionFile
+from dockyard.catalog.rules import DescriptorType, FileType
+from dockyard.sources.rules import raw_url, source_link
 
 TOOL_CLASS = {
     "id": "CommandLineTool",

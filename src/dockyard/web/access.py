@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from dockyard.access import decisions, rules, services
 from dockyard.access.models import AccessRequest
 from dockyard.accounts.models import User
+from dockyard.catalog import services as tool_services
 from dockyard.errors import DockyardError, PermissionDenied
 from dockyard.http import ContextDep, Id, SessionDep, link_base
-from dockyard.tools import services as tool_services
 from dockyard.web.security import (
     CsrfDep,
     NeedsSignIn,

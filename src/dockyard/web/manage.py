@@ -12,13 +12,14 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from dockyard.accounts.models import User
+from dockyard.catalog import rules, services
+from dockyard.catalog.models import Tool
+from dockyard.context import AppContext
 from dockyard.db import unit_of_work
 from dockyard.errors import DockyardError
-from dockyard.http import AppContext, CatalogDep, ContextDep, Id, SessionDep
+from dockyard.http import CatalogDep, ContextDep, Id, SessionDep
+from dockyard.refresh.tasks import open_refresher
 from dockyard.registries.catalog import Catalog, Registry
-from dockyard.tools import rules, services
-from dockyard.tools.models import Tool
-from dockyard.tools.tasks import open_refresher
 from dockyard.web.security import (
     CsrfDep,
     NeedsSignIn,

@@ -17,13 +17,13 @@ from dockyard.access import rules as access_rules
 from dockyard.access import services as access_services
 from dockyard.access.models import AccessRequest
 from dockyard.access.services import tool_image
+from dockyard.catalog import services
+from dockyard.catalog.models import Tool, VersionFile
+from dockyard.catalog.rules import DescriptorType
 from dockyard.errors import DockyardError
 from dockyard.http import CatalogDep, SessionDep
 from dockyard.registries.services import describe
-from dockyard.tools import services
-from dockyard.tools.models import Tool, VersionFile
-from dockyard.tools.rules import DescriptorType
-from dockyard.tools.source_rules import source_link
+from dockyard.sources.rules import source_link
 from dockyard.web import access, account, manage
 from dockyard.web.security import CsrfDep, WebUserDep, redirect, render, signed_in
 

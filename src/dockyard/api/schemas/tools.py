@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.accounts.models import User
+from dockyard.catalog.models import Tool, ToolVersion, VersionFile, VersionImage
+from dockyard.catalog.services import can_change, registry_of, visible_versions
 from dockyard.registries.catalog import Catalog
-from dockyard.tools.models import Tool, ToolVersion, VersionFile, VersionImage
-from dockyard.tools.services import can_change, registry_of, visible_versions
-from dockyard.tools.source_rules import source_link
+from dockyard.sources.rules import source_link
 
 
 class SourceIn(BaseModel):

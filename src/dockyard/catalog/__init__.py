@@ -1,0 +1,1 @@
+"""Tools in the catalogue: their versions, images, files, rules and search."""

@@ -1,0 +1,1 @@
+"""Keeping tools in step with their registries: refresh, its jobs, locks, webhooks, usage."""

@@ -1,0 +1,1 @@
+"""Descriptors read from git: sources, their rules, and descriptor reading."""
