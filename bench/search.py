@@ -23,8 +23,8 @@ from dockyard import db
 from dockyard.accounts.models import User
 from dockyard.api.schemas.tools import ToolOut
 from dockyard.catalog import rules
+from dockyard.catalog.listing import ToolQuery, find_tools
 from dockyard.catalog.models import Tool, ToolMaintainer, ToolVersion
-from dockyard.catalog.services import ToolQuery, find_tools
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
 
 CATALOG = Catalog(BUILTIN_REGISTRIES)

@@ -224,8 +224,8 @@ def test_the_demo_catalog_loads_once_into_an_empty_database(engine: Engine) -> N
     from sqlalchemy import func, select
 
     from dockyard.catalog.demo import DEMO_TOOLS, load_demo
+    from dockyard.catalog.listing import ToolQuery, find_tools
     from dockyard.catalog.models import Tool
-    from dockyard.catalog.services import ToolQuery, find_tools
     from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
 
     catalog = Catalog(BUILTIN_REGISTRIES)

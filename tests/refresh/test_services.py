@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 
 from dockyard import db
 from dockyard.accounts import services as accounts
-from dockyard.catalog import services
+from dockyard.catalog import contents, services
 from dockyard.catalog.models import (
     DigestChange,
     Tool,
@@ -23,15 +23,17 @@ from dockyard.catalog.models import (
 )
 from dockyard.egress import HostGuard
 from dockyard.errors import RegistryHostRefused
-from dockyard.refresh import services as refresh_module
+from dockyard.refresh import apply as refresh_apply
 from dockyard.refresh.models import RefreshRun
-from dockyard.refresh.services import Refresher, RefreshReport
+from dockyard.refresh.results import RefreshReport
+from dockyard.refresh.services import Refresher
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, Source
 from dockyard.registries.transport import RegistryTransport, Reply
+from tests.support.catalog import CATALOG
 from tests.support.descriptors import CWL
 from tests.support.network import PROXY_VARIABLES
+from tests.support.queries import commits_during, statements_during
 from tests.support.refresh import (
-    CATALOG,
     CONFIG,
     CONFIG_DIGEST,
     MANIFEST,
@@ -147,20 +149,6 @@ def test_an_unchanged_refresh_issues_no_manifest_gets(
     assert again.requests["HEAD manifest"] == 3
 
 
-def statements_during(engine: Engine, action: Callable[[], Any]) -> int:
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return len(seen)
-
-
 def test_a_refresh_costs_the_same_queries_for_two_tags_or_twelve(
     engine: Engine, open_registry: LocalRegistry
 ) -> None:
@@ -170,25 +158,11 @@ def test_a_refresh_costs_the_same_queries_for_two_tags_or_twelve(
         for n in range(size):
             open_registry.push_image(repository, f"v{n}", salt=f"{repository}{n}")
         tool_id = register(engine, open_registry, repository)
-        full = statements_during(engine, lambda: refresh(engine, tool_id))  # noqa: B023
-        unchanged = statements_during(engine, lambda: refresh(engine, tool_id))  # noqa: B023
+        full = len(statements_during(engine, lambda: refresh(engine, tool_id)))  # noqa: B023
+        unchanged = len(statements_during(engine, lambda: refresh(engine, tool_id)))  # noqa: B023
         counts.append((full, unchanged))
     assert counts[0][1] == counts[1][1], f"an unchanged refresh grew with its tags: {counts}"
     assert counts[1][0] - counts[0][0] <= 30, f"a first refresh grew too fast: {counts}"
-
-
-def commits_during(engine: Engine, action: Callable[[], Any]) -> int:
-    seen: list[object] = []
-
-    def count(connection: object) -> None:
-        seen.append(connection)
-
-    event.listen(engine, "commit", count)
-    try:
-        action()
-    finally:
-        event.remove(engine, "commit", count)
-    return len(seen)
 
 
 def test_a_big_refresh_writes_a_batch_of_tags_per_transaction(
@@ -200,14 +174,14 @@ def test_a_big_refresh_writes_a_batch_of_tags_per_transaction(
         f"v{n}": open_registry.push_image(repository, f"v{n}", salt=f"b{n}") for n in range(7)
     }
     tool_id = register(engine, open_registry, repository)
-    monkeypatch.setattr("dockyard.refresh.services.APPLY_BATCH", 3)
+    monkeypatch.setattr("dockyard.refresh.apply.APPLY_BATCH", 3)
     report = refresh(engine, tool_id)
     assert sorted(report.added) == sorted(pushed)
     versions = stored(engine, tool_id)["versions"]
     assert {name: version["digest"] for name, version in versions.items()} == pushed
     assert all(version["images"] for version in versions.values())
     in_three = commits_during(engine, lambda: refresh(engine, tool_id))
-    monkeypatch.setattr("dockyard.refresh.services.APPLY_BATCH", 100)
+    monkeypatch.setattr("dockyard.refresh.apply.APPLY_BATCH", 100)
     in_one = commits_during(engine, lambda: refresh(engine, tool_id))
     assert in_three - in_one == 2, (in_three, in_one)
 
@@ -220,8 +194,8 @@ def test_a_refresh_stopped_between_batches_keeps_whole_batches_and_the_next_one_
         f"v{n}": open_registry.push_image(repository, f"v{n}", salt=f"s{n}") for n in range(7)
     }
     tool_id = register(engine, open_registry, repository)
-    monkeypatch.setattr("dockyard.refresh.services.APPLY_BATCH", 3)
-    apply_tag = refresh_module._apply_tag
+    monkeypatch.setattr("dockyard.refresh.apply.APPLY_BATCH", 3)
+    apply_tag = refresh_apply._apply_tag
     applied: list[str] = []
 
     def fail_in_the_second_batch(version: ToolVersion, *args: Any) -> None:
@@ -230,12 +204,12 @@ def test_a_refresh_stopped_between_batches_keeps_whole_batches_and_the_next_one_
             raise RuntimeError("stopped")
         apply_tag(version, *args)
 
-    monkeypatch.setattr(refresh_module, "_apply_tag", fail_in_the_second_batch)
+    monkeypatch.setattr(refresh_apply, "_apply_tag", fail_in_the_second_batch)
     failed = refresh(engine, tool_id)
     assert failed.status == "failed"
     versions = stored(engine, tool_id)["versions"]
     assert sorted(versions) == sorted(applied[:3]), "the second batch is written whole or not"
-    monkeypatch.setattr(refresh_module, "_apply_tag", apply_tag)
+    monkeypatch.setattr(refresh_apply, "_apply_tag", apply_tag)
     refresh(engine, tool_id)
     versions = stored(engine, tool_id)["versions"]
     assert {name: version["digest"] for name, version in versions.items()} == pushed
@@ -299,7 +273,7 @@ def test_a_tag_is_removed_only_when_the_registry_lists_the_tags_without_it(
     with db.unit_of_work(sessions) as session:
         ada = accounts.find_user(session, "ada")
         assert ada is not None
-        services.replace_files(session, ada, tool_id, "2.0", CWL)
+        contents.replace_files(session, ada, tool_id, "2.0", CWL)
     assert sorted(refresh(engine, tool_id).unchanged) == ["1.0", "2.0"]
     with db.unit_of_work(sessions, write=False) as session:
         assert session.get_one(Tool, tool_id).descriptor_types == ",CWL,"
@@ -328,7 +302,7 @@ def test_manual_versions_are_left_alone_by_refresh(
     tool_id = register(engine, open_registry, repository)
     with db.unit_of_work(db.make_sessionmaker(engine)) as session:
         ada = accounts.get_user(session, "ada")
-        services.add_version(session, ada, tool_id, "dev-notes")
+        contents.add_version(session, ada, tool_id, "dev-notes")
     refresh(engine, tool_id)
     assert set(stored(engine, tool_id)["versions"]) == {"1.0", "dev-notes"}
 

@@ -24,8 +24,9 @@ from dockyard.refresh.services import due_tool_ids, reclaim_runs
 from dockyard.refresh.tasks import mark_due, run_embedded_scheduler
 from dockyard.settings import Settings
 from tests.support.app import TEST_SECRET_KEY, bearer
+from tests.support.catalog import CATALOG
 from tests.support.raw_server import HangUpServer
-from tests.support.refresh import CATALOG, Host, proxy, refresh, register, unique
+from tests.support.refresh import Host, proxy, refresh, register, unique
 from tests.support.registry import LocalRegistry
 
 MakeUser = Callable[..., tuple[User, str]]

@@ -28,8 +28,8 @@ from dockyard.refresh.models import RefreshRun
 from dockyard.refresh.tasks import build_queue
 from dockyard.settings import Settings
 from tests.support.app import TEST_SECRET_KEY
+from tests.support.catalog import CATALOG
 from tests.support.network import free_port
-from tests.support.refresh import CATALOG
 from tests.support.registry import LocalRegistry
 
 pytestmark = pytest.mark.postgresql

@@ -21,16 +21,15 @@ from dockyard.catalog.models import (
     Tool,
 )
 from dockyard.egress import HostGuard
-from dockyard.refresh.services import Refresher, RefreshReport
-from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
+from dockyard.refresh.results import RefreshReport
+from dockyard.refresh.services import Refresher
+from dockyard.registries.catalog import Catalog
 from dockyard.registries.credentials import CredentialResolver, SecretBox
 from dockyard.registries.oci import RegistryClient
 from tests.support.app import TEST_SECRET_KEY
+from tests.support.catalog import CATALOG
 from tests.support.registry import LocalRegistry
 from tests.support.scripted import fetch_from
-
-CATALOG = Catalog(BUILTIN_REGISTRIES)
-
 
 BOX = SecretBox(TEST_SECRET_KEY)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from dockyard.accounts.models import User
 from tests.support.app import bearer
 from tests.support.descriptors import FILES
+from tests.support.queries import statements_during
 
 MakeUser = Callable[..., tuple[User, str]]
 SPEC = yaml.safe_load((Path(__file__).parent / "trs-openapi-2.0.1.yaml").read_text())
@@ -334,22 +336,11 @@ def test_every_error_under_the_trs_bases_is_a_trs_error_object(
 def test_listing_costs_the_same_queries_however_many_versions_there_are(
     client: TestClient, catalog: dict[str, Any]
 ) -> None:
-    from sqlalchemy import event
-
     engine = client.app.state.context.engine  # type: ignore[attr-defined]
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
 
     def listing_queries() -> int:
-        statements.clear()
-        event.listen(engine, "before_cursor_execute", count)
-        try:
-            assert client.get("/ga4gh/trs/v2/tools").status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
-        return len(statements)
+        listing = lambda: client.get("/ga4gh/trs/v2/tools").raise_for_status()  # noqa: E731
+        return len(statements_during(engine, listing))
 
     before = listing_queries()
     for n in range(6):
@@ -359,3 +350,22 @@ def test_listing_costs_the_same_queries_however_many_versions_there_are(
             headers=bearer(catalog["ada"]),
         )
     assert listing_queries() == before
+
+
+def test_a_tool_is_located_by_its_path_in_one_query_however_many_cuts_could_name_it(
+    client: TestClient, catalog: dict[str, Any]
+) -> None:
+    engine = client.app.state.context.engine  # type: ignore[attr-defined]
+    # "quay.io/biocontainers/samtools/versions" could be a tool's id, or samtools and its
+    # versions; so could the id of a missing tool.
+    for path, status in [
+        ("quay.io/biocontainers/samtools/versions", 200),
+        ("quay.io/biocontainers/missing/versions", 404),
+    ]:
+        asked = statements_during(
+            engine,
+            lambda: client.get(f"/ga4gh/trs/v2/tools/{path}"),  # noqa: B023
+        )
+        assert client.get(f"/ga4gh/trs/v2/tools/{path}").status_code == status
+        looked_up = [s for s in asked if re.search(r"FROM tools\b", s) and "lower(tools.path)" in s]
+        assert len(looked_up) == 1, looked_up

@@ -26,7 +26,7 @@ from dockyard.api.schemas.tools import (
     VersionOut,
     VersionPatch,
 )
-from dockyard.catalog import services
+from dockyard.catalog import contents, listing, services
 from dockyard.context import AppContext
 from dockyard.db import unit_of_work
 from dockyard.errors import DockyardError
@@ -87,14 +87,14 @@ def list_tools(
         str,
         Query(description="name, updated, created or -uses (most used first); '-' for descending"),
     ] = "name",
-    limit: Annotated[int, Query(ge=1, le=services.MAX_PAGE)] = 20,
+    limit: Annotated[int, Query(ge=1, le=listing.MAX_PAGE)] = 20,
     offset: Offset = 0,
 ) -> ToolList:
     """Tools visible to the caller, searched, filtered, sorted and paged."""
-    page = services.find_tools(
+    page = listing.find_tools(
         session,
         caller,
-        services.ToolQuery(
+        listing.ToolQuery(
             q=q,
             path=path,
             mine=mine,
@@ -181,7 +181,7 @@ def list_versions(tool_id: Id, caller: CallerDep, session: SessionDep) -> Versio
 @router.post("/{tool_id}/versions", status_code=status.HTTP_201_CREATED)
 def add_version(tool_id: Id, body: VersionIn, user: UserDep, session: SessionDep) -> VersionOut:
     """Add a version by hand."""
-    version = services.add_version(
+    version = contents.add_version(
         session,
         user,
         tool_id,
@@ -205,7 +205,7 @@ def update_version(
     tool_id: Id, name: str, body: VersionPatch, user: UserDep, session: SessionDep
 ) -> VersionOut:
     """Hide or show a version, describe it, or replace its images."""
-    version = services.update_version(
+    version = contents.update_version(
         session,
         user,
         tool_id,
@@ -220,7 +220,7 @@ def update_version(
 @router.delete("/{tool_id}/versions/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_version(tool_id: Id, name: str, user: UserDep, session: SessionDep) -> Response:
     """Delete a version and its files."""
-    services.delete_version(session, user, tool_id, name)
+    contents.delete_version(session, user, tool_id, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -229,7 +229,7 @@ def replace_files(
     tool_id: Id, name: str, body: FilesIn, user: UserDep, session: SessionDep
 ) -> VersionOut:
     """Replace all of a version's files."""
-    version = services.replace_files(
+    version = contents.replace_files(
         session,
         user,
         tool_id,
@@ -245,12 +245,12 @@ def get_file(
 ) -> PlainTextResponse:
     """The content of one file, as plain text."""
     tool = services.visible_tool(session, caller, tool_id)
-    file = services.version_file(tool, caller, name, path)
+    file = contents.version_file(tool, caller, name, path)
     return PlainTextResponse(file.content, headers={"X-Checksum-Sha256": file.sha256})
 
 
-def _images(images: list[ImageModel]) -> list[services.ImageSpec]:
-    return [services.ImageSpec(**image.model_dump()) for image in images]
+def _images(images: list[ImageModel]) -> list[contents.ImageSpec]:
+    return [contents.ImageSpec(**image.model_dump()) for image in images]
 
 
 @router.post("/{tool_id}/refresh", response_model=None)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dockyard.accounts import services as accounts
-from dockyard.catalog import services
+from dockyard.catalog import contents, services
 from dockyard.catalog.models import Tool
 from dockyard.registries.catalog import Catalog
 
@@ -152,8 +152,8 @@ def load_demo(session: Session, catalog: Catalog) -> int:
             ),
         )
         for name in demo.versions:
-            services.add_version(session, user, tool.id, name)
+            contents.add_version(session, user, tool.id, name)
         if demo.files:
-            services.replace_files(session, user, tool.id, demo.versions[0], list(demo.files))
+            contents.replace_files(session, user, tool.id, demo.versions[0], list(demo.files))
         services.publish(session, user, tool.id)
     return len(DEMO_TOOLS)

@@ -1,19 +1,19 @@
 """Tools: the one place their rules are enforced, for the API, the CLI and the web UI.
 
 Visibility (rule 6): a tool that is not published exists only for its maintainers and admins;
-for everyone else every lookup answers "not found", never "forbidden". Services flush and
-never commit.
+for everyone else every lookup answers "not found", never "forbidden". This module holds
+visibility, registration and changes to a tool; `contents` its versions and files, `listing`
+finding tools, `files` which files answer a TRS request. Services flush and never commit.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, UnaryExpression, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,30 +25,12 @@ from dockyard.catalog.models import (
     ToolCredential,
     ToolMaintainer,
     ToolVersion,
-    VersionFile,
-    VersionImage,
 )
-from dockyard.catalog.search import INDEXED_SORTS, matches, query_terms
 from dockyard.db.types import utcnow
 from dockyard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dockyard.registries.catalog import Catalog, Registry
-from dockyard.registries.reference import DIGEST_ALGORITHMS
 from dockyard.registries.services import resolve
 from dockyard.sources.rules import parse_source
-
-MAX_PAGE = 100
-#: Text searches count their matches up to this many; an exact count of tens of thousands of
-#: scattered rows costs more than the page itself.
-SEARCH_COUNT_LIMIT = 1000
-SORTS: dict[str, tuple[UnaryExpression[Any], UnaryExpression[Any]]] = {
-    "name": (Tool.name.asc(), Tool.path.asc()),
-    "-name": (Tool.name.desc(), Tool.path.desc()),
-    "updated": (Tool.updated_at.asc(), Tool.id.asc()),
-    "-updated": (Tool.updated_at.desc(), Tool.id.desc()),
-    "created": (Tool.created_at.asc(), Tool.id.asc()),
-    "-created": (Tool.created_at.desc(), Tool.id.desc()),
-    "-uses": (Tool.uses.desc(), Tool.id.desc()),
-}
 
 
 @dataclass(frozen=True)
@@ -63,56 +45,6 @@ class Registration:
     maintainer_email: str | None = None
     description: str = ""
     source: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """One platform image of a version, as a maintainer states it."""
-
-    digest: str
-    os: str | None = None
-    architecture: str | None = None
-    variant: str | None = None
-    size: int | None = None
-    created: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ToolQuery:
-    """Search terms, filters, order and page of a tool listing."""
-
-    q: str | None = None
-    path: str | None = None
-    mine: bool = False
-    registry: str | None = None
-    namespace: str | None = None
-    private: bool | None = None
-    published: bool | None = None
-    descriptor_type: str | None = None
-    #: TRS filters: registry host, image name, toolname, description words, maintainer.
-    host: str | None = None
-    image_name: str | None = None
-    toolname: str | None = None
-    description_contains: str | None = None
-    maintainer: str | None = None
-    sort: str = "name"
-    limit: int = 20
-    offset: int = 0
-    max_limit: int = MAX_PAGE
-    #: Load each version's images and files with the page (TRS shows them in listings).
-    with_contents: bool = False
-
-
-@dataclass
-class Page:
-    """One page of tools and how many there are in all."""
-
-    items: list[Tool]
-    total: int
-    limit: int
-    offset: int = 0
-    #: False when `total` is a lower bound (a text search with more matches than it counts).
-    total_exact: bool = True
 
 
 # --- visibility ---------------------------------------------------------------------------
@@ -145,14 +77,25 @@ VERSION_CONTENTS = (
 
 def tool_by_path(session: Session, user: User | None, path: str) -> Tool:
     """The visible tool whose path this is (case-insensitively), with its versions' contents."""
-    tool = session.scalar(
-        select(Tool)
-        .where(func.lower(Tool.path) == path.lower())
-        .options(selectinload(Tool.maintainers), *VERSION_CONTENTS)
-    )
-    if tool is None or not can_view(tool, user):
+    tool = first_visible_tool(session, user, [path])
+    if tool is None:
         raise NotFound(f"no tool with path {path!r}")
     return tool
+
+
+def first_visible_tool(session: Session, user: User | None, paths: Sequence[str]) -> Tool | None:
+    """Of the tools at these paths (case-insensitively), the first in `paths` that the caller
+    may see, with its versions' contents: one query, however many paths."""
+    wanted = [path.lower() for path in paths]
+    if not wanted:
+        return None
+    found = session.scalars(
+        select(Tool)
+        .where(func.lower(Tool.path).in_(wanted))
+        .options(selectinload(Tool.maintainers), *VERSION_CONTENTS)
+    )
+    visible = {tool.path.lower(): tool for tool in found if can_view(tool, user)}
+    return next((visible[path] for path in wanted if path in visible), None)
 
 
 def changeable_tool(
@@ -202,7 +145,7 @@ def register_tool(
     toolname = rules.check_toolname(registration.toolname) if registration.toolname else None
     email = validate_email(registration.maintainer_email) if registration.maintainer_email else None
     rules.check_privacy(registry, private=registration.private, maintainer_email=email)
-    description = _check_description(registration.description)
+    description = check_description(registration.description)
     path = rules.tool_path(reference.domain, reference.path, toolname)
     if session.scalar(select(Tool.id).where(func.lower(Tool.path) == path.lower())) is not None:
         raise _path_taken(path)
@@ -243,7 +186,7 @@ def _checked_source(source: dict[str, Any] | None) -> dict[str, Any] | None:
     return source
 
 
-def _check_description(description: str) -> str:
+def check_description(description: str) -> str:
     if len(description) > rules.DESCRIPTION_MAX_LENGTH:
         raise InvalidInput(
             f"the description has {len(description):,} characters; at most "
@@ -272,7 +215,7 @@ def update_tool(
     tool = changeable_tool(session, user, tool_id)
     registry = registry_of(catalog, tool)
     if description is not None:
-        tool.description = _check_description(description)
+        tool.description = check_description(description)
         tool.search_text = rules.search_text(tool.path, registry, tool.description)
     if maintainer_email is not _UNSET:
         tool.maintainer_email = validate_email(maintainer_email) if maintainer_email else None
@@ -288,7 +231,7 @@ def update_tool(
         tool.source = _checked_source(source)
     if tag_pattern is not _UNSET:
         tool.tag_pattern = _check_tag_pattern(tag_pattern) if tag_pattern else None
-    _touch(tool)
+    touch(tool)
     session.flush()
     return tool
 
@@ -370,7 +313,7 @@ def publish(session: Session, user: User, tool_id: int) -> Tool:
     if not tool.published:
         tool.published = True
         tool.published_at = utcnow()
-        _touch(tool)
+        touch(tool)
         session.flush()
     return tool
 
@@ -380,7 +323,7 @@ def unpublish(session: Session, user: User, tool_id: int) -> Tool:
     tool = changeable_tool(session, user, tool_id, moderation=True)
     if tool.published:
         tool.published = False
-        _touch(tool)
+        touch(tool)
         session.flush()
     return tool
 
@@ -422,288 +365,5 @@ def remove_maintainer(session: Session, user: User, tool_id: int, username: str)
     return tool
 
 
-# --- versions and files -----------------------------------------------------------------------
-
-
-def add_version(
-    session: Session,
-    user: User,
-    tool_id: int,
-    name: str,
-    *,
-    hidden: bool = False,
-    images: Sequence[ImageSpec] = (),
-    description: str = "",
-) -> ToolVersion:
-    """Add a version (a tag of the image) by hand."""
-    tool = changeable_tool(session, user, tool_id)
-    rules.check_version_name(name)
-    if any(version.name == name for version in tool.versions):
-        raise Conflict(f"{tool.path} already has a version {name!r}")
-    version = ToolVersion(
-        name=name,
-        hidden=hidden,
-        images=_images(images),
-        description=_check_description(description),
-    )
-    tool.versions.append(version)
-    if tool.default_version is None and not hidden:
-        tool.default_version = version
-    _touch(tool)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise Conflict(f"{tool.path} already has a version {name!r}") from None
-    return version
-
-
-def update_version(
-    session: Session,
-    user: User,
-    tool_id: int,
-    name: str,
-    *,
-    hidden: bool | None = None,
-    images: Sequence[ImageSpec] | None = None,
-    description: str | None = None,
-) -> ToolVersion:
-    """Hide or show a version, describe it, or replace its images."""
-    tool = changeable_tool(session, user, tool_id)
-    version = visible_version(tool, user, name)
-    if description is not None:
-        version.description = _check_description(description)
-    if hidden is not None and hidden != version.hidden:
-        if hidden:
-            _keep_one_visible(tool, version, "hide")
-        version.hidden = hidden
-        if hidden and tool.default_version is version:
-            tool.default_version = _first_visible(tool)
-    if images is not None:
-        version.images = _images(images)
-    version.updated_at = utcnow()
-    refresh_derived(tool)
-    _touch(tool)
-    session.flush()
-    return version
-
-
-def delete_version(session: Session, user: User, tool_id: int, name: str) -> None:
-    """Delete a version and its files."""
-    tool = changeable_tool(session, user, tool_id)
-    version = visible_version(tool, user, name)
-    if not version.hidden:
-        _keep_one_visible(tool, version, "delete")
-    if tool.default_version is version:
-        tool.default_version = _first_visible(tool, besides=version)
-        session.flush()
-    tool.versions.remove(version)
-    refresh_derived(tool)
-    _touch(tool)
-    session.flush()
-
-
-def replace_files(
-    session: Session,
-    user: User,
-    tool_id: int,
-    name: str,
-    files: list[tuple[str, str, str | None, str]],
-) -> ToolVersion:
-    """Replace all files of a version with these (path, file_type, descriptor_type, content)."""
-    tool = changeable_tool(session, user, tool_id)
-    version = visible_version(tool, user, name)
-    if version.source_commit is not None:
-        raise Conflict(
-            f"the files of version {version.name} come from git ({version.source_reference} at "
-            f"{version.source_commit[:12]}): change them in the repository and refresh"
-        )
-    store_files(session, version, rules.check_files(files))
-    refresh_derived(tool)
-    _touch(tool)
-    session.flush()
-    return version
-
-
-def store_files(session: Session, version: ToolVersion, specs: list[rules.FileSpec]) -> None:
-    """Replace a version's files with these checked ones."""
-    version.files.clear()
-    session.flush()
-    version.files.extend(
-        VersionFile(
-            path=spec.path,
-            file_type=spec.file_type.value,
-            descriptor_type=spec.descriptor_type.value if spec.descriptor_type else None,
-            content=spec.content,
-            sha256=spec.sha256,
-            size=spec.size,
-        )
-        for spec in sorted(specs, key=lambda spec: spec.path)
-    )
-    version.updated_at = utcnow()
-
-
-def version_file(tool: Tool, user: User | None, name: str, path: str) -> VersionFile:
-    """One file of a visible version, by its normalized path."""
-    version = visible_version(tool, user, name)
-    wanted = rules.normalize_file_path(path)
-    for file in version.files:
-        if file.path == wanted:
-            return file
-    raise NotFound(f"version {name!r} of {tool.path} has no file {wanted!r}")
-
-
-def _images(images: Sequence[ImageSpec]) -> list[VersionImage]:
-    result = []
-    for image in images:
-        algorithm, _, encoded = image.digest.partition(":")
-        if DIGEST_ALGORITHMS.get(algorithm) != len(encoded) or encoded.lower() != encoded:
-            raise InvalidInput(
-                f"image digest {image.digest!r} must be sha256:<64 lowercase hex digits>"
-            )
-        if image.size is not None and image.size < 0:
-            raise InvalidInput("an image size cannot be negative")
-        result.append(image_row(image))
-    return result
-
-
-#: What an image row holds, and a stated (`ImageSpec`) or read (`PlatformImage`) image too.
-IMAGE_FIELDS = tuple(f.name for f in fields(ImageSpec))
-
-
-def image_row(image: Any) -> VersionImage:
-    """A row for an image as stated by a maintainer or read from a registry."""
-    return VersionImage(**{name: getattr(image, name) for name in IMAGE_FIELDS})
-
-
-def _keep_one_visible(tool: Tool, version: ToolVersion, verb: str) -> None:
-    if tool.published and _first_visible(tool, besides=version) is None:
-        raise InvalidInput(
-            f"{version.name} is the last visible version of the published tool {tool.path}: "
-            f"unpublish the tool before you {verb} it"
-        )
-
-
-def _first_visible(tool: Tool, besides: ToolVersion | None = None) -> ToolVersion | None:
-    return next((v for v in tool.versions if not v.hidden and v is not besides), None)
-
-
-def refresh_derived(tool: Tool) -> None:
-    """Recompute what the tool keeps for search from its visible versions."""
-    kinds = sorted(
-        {
-            file.descriptor_type
-            for version in tool.versions
-            if not version.hidden
-            for file in version.files
-            if file.file_type == rules.FileType.PRIMARY_DESCRIPTOR and file.descriptor_type
-        }
-    )
-    tool.descriptor_types = f",{','.join(kinds)}," if kinds else ""
-
-
-def _touch(tool: Tool) -> None:
+def touch(tool: Tool) -> None:
     tool.updated_at = utcnow()
-
-
-# --- finding tools --------------------------------------------------------------------------
-
-
-def find_tools(session: Session, user: User | None, query: ToolQuery) -> Page:
-    """One page of the tools the caller may see that match the query."""
-    if query.sort not in SORTS:
-        raise InvalidInput(f"sort must be one of {', '.join(SORTS)}")
-    if not 1 <= query.limit <= query.max_limit:
-        raise InvalidInput(f"limit must be between 1 and {query.max_limit}")
-    if query.offset < 0:
-        raise InvalidInput("offset cannot be negative")
-    if query.mine and user is None:
-        raise InvalidInput("mine=true needs a signed-in caller: send your API token")
-    statement = _filtered(session, user, query)
-    counted = statement.with_only_columns(Tool.id).order_by(None)
-    cap = max(SEARCH_COUNT_LIMIT, query.offset + query.limit)
-    searching = bool(query.q and query_terms(query.q))
-    if searching:
-        counted = counted.limit(cap + 1)
-    total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
-    exact = not searching or total <= cap
-    if searching and not exact and query.sort in INDEXED_SORTS:
-        statement = _filtered(session, user, query, dense=True)
-    items = session.scalars(
-        statement.options(
-            selectinload(Tool.maintainers),
-            selectinload(Tool.versions),
-            selectinload(Tool.default_version),
-            *(VERSION_CONTENTS if query.with_contents else ()),
-        )
-        .order_by(*SORTS[query.sort])
-        .limit(query.limit)
-        .offset(query.offset)
-    ).all()
-    return Page(
-        items=list(items),
-        total=total if exact else cap,
-        limit=query.limit,
-        offset=query.offset,
-        total_exact=exact,
-    )
-
-
-def _filtered(
-    session: Session, user: User | None, query: ToolQuery, *, dense: bool = False
-) -> Select[Tool]:
-    statement = select(Tool)
-    maintained = select(ToolMaintainer.tool_id).where(
-        ToolMaintainer.user_id == (user.id if user else -1)
-    )
-    if query.mine:
-        statement = statement.where(Tool.id.in_(maintained))
-    elif user is None:
-        statement = statement.where(Tool.published.is_(True))
-    elif not user.is_admin:
-        statement = statement.where(or_(Tool.published.is_(True), Tool.id.in_(maintained)))
-    if query.path is not None:
-        statement = statement.where(func.lower(Tool.path) == query.path.lower())
-    if query.registry is not None:
-        statement = statement.where(Tool.registry_id == query.registry)
-    if query.namespace is not None:
-        statement = statement.where(Tool.namespace == query.namespace)
-    if query.private is not None:
-        statement = statement.where(Tool.private.is_(query.private))
-    if query.host is not None:
-        statement = statement.where(func.lower(Tool.host) == query.host.lower())
-    if query.image_name is not None:
-        name = query.image_name.lower()
-        statement = statement.where(
-            or_(
-                func.lower(Tool.repository) == name,
-                func.lower(Tool.repository).endswith("/" + name),
-            )
-        )
-    if query.toolname is not None:
-        statement = statement.where(Tool.toolname == query.toolname)
-    if query.description_contains is not None:
-        statement = statement.where(
-            func.lower(Tool.description).contains(
-                query.description_contains.lower(), autoescape=True
-            )
-        )
-    if query.maintainer is not None:
-        statement = statement.where(
-            Tool.id.in_(
-                select(ToolMaintainer.tool_id)
-                .join(User, User.id == ToolMaintainer.user_id)
-                .where(func.lower(User.username) == query.maintainer.lower())
-            )
-        )
-    if query.published is not None:
-        statement = statement.where(Tool.published.is_(query.published))
-    if query.descriptor_type is not None:
-        kind = query.descriptor_type.upper().removeprefix("PLAIN_")
-        if kind not in rules.DescriptorType.__members__:
-            raise InvalidInput(f"descriptor_type must be one of {', '.join(rules.DescriptorType)}")
-        statement = statement.where(Tool.descriptor_types.contains(f",{kind},"))
-    if query.q:
-        terms = query_terms(query.q)
-        if terms:
-            statement = statement.where(matches(session, terms, dense=dense))
-    return statement

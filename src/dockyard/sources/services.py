@@ -20,9 +20,9 @@ from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.catalog import rules
+from dockyard.catalog.contents import refresh_derived, store_files
 from dockyard.catalog.models import Tool
 from dockyard.catalog.rules import FileType
-from dockyard.catalog.services import refresh_derived, store_files
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
 from dockyard.egress import HostGuard

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import posixpath
 import zipfile
 from typing import Annotated, Any
 from urllib.parse import unquote, urlencode
@@ -21,9 +20,8 @@ from sqlalchemy.orm import Session
 
 from dockyard import __version__
 from dockyard.accounts.models import User
-from dockyard.catalog import services
+from dockyard.catalog import files, listing, services
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile
-from dockyard.catalog.rules import FileType
 from dockyard.errors import InvalidInput, NotFound
 from dockyard.http import MAX_OFFSET, CallerDep, SessionDep, external_url
 from dockyard.registries.reference import DOCKER_HUB_ALIASES
@@ -96,10 +94,10 @@ def build_router(prefix: str) -> APIRouter:
             )
             if nothing:
                 return _paged(request, prefix, [], 0, start, size, caller)
-            page = services.find_tools(
+            page = listing.find_tools(
                 session,
                 caller,
-                services.ToolQuery(
+                listing.ToolQuery(
                     path=_canonical_id(id) if id else None,
                     host=registry,
                     namespace=organization,
@@ -142,51 +140,33 @@ def _resource(
     if len(tail) == 2:
         return _json(views.version_json(tool, version, base))
     if tail[2:] == ["containerfile"]:
-        files = [f for f in version.files if f.file_type == FileType.CONTAINERFILE]
-        if not files:
-            raise NotFound(f"version {version.name} of {tool.path} has no containerfile")
-        return _json([views.file_wrapper(f, _file_url(request, f)) for f in files])
+        found = files.containerfiles(tool, version)
+        return _json([views.file_wrapper(f, _file_url(request, f)) for f in found])
     kind = views.descriptor_type(tail[2])
     if kind is None:
         raise NotFound(f"{tail[2]!r} is not a descriptor type: use CWL, WDL, NFL, GALAXY or SMK")
     descriptor, plain = kind
     plain = plain or "text/plain" in request.headers.get("accept", "")
-    primary = next(
-        (
-            f
-            for f in version.files
-            if f.file_type == FileType.PRIMARY_DESCRIPTOR and f.descriptor_type == descriptor
-        ),
-        None,
-    )
     action = tail[3] if len(tail) > 3 else ""
     if action in {"descriptor", "files"}:
         request.state.use_of = tool.id  # counted in `_with_etag` if the answer is a 200
     if action == "descriptor":
-        if primary is None:
-            raise NotFound(f"version {version.name} of {tool.path} has no {descriptor} descriptor")
-        file = primary if len(tail) == 4 else _relative_file(version, primary, "/".join(tail[4:]))
+        relative = "/".join(tail[4:]) if len(tail) > 4 else None
+        file = files.descriptor_file(tool, version, descriptor, relative)
         if plain:
             return PlainTextResponse(file.content, headers=CORS)
         return _json(views.file_wrapper(file, _file_url(request, file)))
     if action == "tests" and len(tail) == 4:
-        tests = [
-            f
-            for f in version.files
-            if f.file_type == FileType.TEST_FILE and f.descriptor_type in (None, descriptor)
-        ]
+        tests = files.tests_of(version, descriptor)
         # The spec answers /tests with FileWrappers for PLAIN_ types too: a list of files
         # has no single plain text to be.
         return _json([views.file_wrapper(f, _file_url(request, f)) for f in tests])
     if action == "files" and len(tail) == 4:
-        files = [
-            f
-            for f in version.files
-            if f.descriptor_type in (None, descriptor) or f.file_type == FileType.CONTAINERFILE
-        ]
+        primary = files.primary_descriptor(version, descriptor)
+        needed = files.runner_files(version, descriptor)
         if request.query_params.get("format") == "zip":
-            return _zip(tool, version, files, primary)
-        return _json([views.tool_file(f, primary) for f in files])
+            return _zip(tool, version, needed, primary)
+        return _json([views.tool_file(f, primary) for f in needed])
     raise NotFound("no such TRS resource: check the path")
 
 
@@ -204,17 +184,19 @@ def _valid_tail(tail: list[str]) -> bool:
 
 
 def _locate(session: Session, caller: User | None, remainder: str) -> tuple[Tool, list[str]]:
+    """The tool a path names and what follows its id, in one query: every cut of the path
+    that leaves a valid remainder is a candidate id, and the shortest that names a tool the
+    caller may see wins."""
     segments = remainder.split("/")
+    tails: dict[str, list[str]] = {}  # candidate id, case-folded -> what follows it
     for cut in range(1, len(segments) + 1):
         tail = [unquote(s) for s in segments[cut:]]
-        if not _valid_tail(tail):
-            continue
-        tool_id = _canonical_id(unquote("/".join(segments[:cut])))
-        try:
-            return services.tool_by_path(session, caller, tool_id), tail
-        except NotFound:
-            continue
-    raise NotFound(f"no tool {unquote(remainder.split('/versions')[0])!r}")
+        if _valid_tail(tail):
+            tails.setdefault(_canonical_id(unquote("/".join(segments[:cut]))).lower(), tail)
+    tool = services.first_visible_tool(session, caller, list(tails))
+    if tool is None:
+        raise NotFound(f"no tool {unquote(remainder.split('/versions')[0])!r}")
+    return tool, tails[tool.path.lower()]
 
 
 def _canonical_id(tool_id: str) -> str:
@@ -229,17 +211,6 @@ def _version(tool: Tool, caller: User | None, version_id: str) -> ToolVersion:
     if version_id.lower().startswith(prefix.lower()):
         version_id = version_id[len(prefix) :]
     return services.visible_version(tool, caller, version_id)
-
-
-def _relative_file(version: ToolVersion, primary: VersionFile, relative: str) -> VersionFile:
-    directory = primary.path.rpartition("/")[0]
-    joined = posixpath.normpath(posixpath.join(directory, relative))
-    if relative.startswith("/") or joined == ".." or joined.startswith("../") or "\x00" in relative:
-        raise NotFound(f"{relative!r} is outside this version's files")
-    for file in version.files:
-        if file.path == joined:
-            return file
-    raise NotFound(f"version {version.name} has no file {relative!r} next to its descriptor")
 
 
 def _zip(

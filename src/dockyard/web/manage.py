@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from dockyard.accounts.models import User
-from dockyard.catalog import rules, services
+from dockyard.catalog import contents, listing, rules, services
 from dockyard.catalog.models import Tool
 from dockyard.context import AppContext
 from dockyard.db import unit_of_work
@@ -58,7 +58,7 @@ def registry_notes(registry: Registry) -> list[str]:
 
 def _mine(session: Session, me: User) -> list[Tool]:
     """The tools the user maintains (the first hundred, by name)."""
-    return services.find_tools(session, me, services.ToolQuery(mine=True, limit=100)).items
+    return listing.find_tools(session, me, listing.ToolQuery(mine=True, limit=100)).items
 
 
 def _form_context(catalog: Catalog, chosen: str, values: dict[str, str]) -> dict[str, object]:
@@ -231,7 +231,7 @@ def add_version(
     """Add a version by hand."""
 
     def act(session: Session, me: User) -> str:
-        services.add_version(session, me, tool_id, name.strip(), description=description)
+        contents.add_version(session, me, tool_id, name.strip(), description=description)
         return f"Version {name.strip()} added."
 
     return _act(request, context, tool_id, act)
@@ -268,7 +268,7 @@ async def upload_file(
             if f.path != replaced
         ]
         new = (target, file_type, descriptor_type or None, content)
-        services.replace_files(session, me, tool_id, name, [*kept, new])
+        contents.replace_files(session, me, tool_id, name, [*kept, new])
         return f"{target} saved in version {name}."
 
     return await to_thread.run_sync(_act, request, context, tool_id, act)

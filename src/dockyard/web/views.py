@@ -17,7 +17,7 @@ from dockyard.access import rules as access_rules
 from dockyard.access import services as access_services
 from dockyard.access.models import AccessRequest
 from dockyard.access.services import tool_image
-from dockyard.catalog import services
+from dockyard.catalog import listing, services
 from dockyard.catalog.models import Tool, VersionFile
 from dockyard.catalog.rules import DescriptorType
 from dockyard.errors import DockyardError
@@ -38,8 +38,8 @@ def home(request: Request, user: WebUserDep, session: SessionDep) -> HTMLRespons
     """Search, the newest tools and the most used ones."""
 
     def top(sort: str) -> list[Tool]:
-        query = services.ToolQuery(published=True, sort=sort, limit=8)
-        return services.find_tools(session, None, query).items
+        query = listing.ToolQuery(published=True, sort=sort, limit=8)
+        return listing.find_tools(session, None, query).items
 
     return render(
         request,
@@ -62,7 +62,7 @@ def search(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
     """Search results with filters."""
-    query = services.ToolQuery(
+    query = listing.ToolQuery(
         q=q or None,
         registry=registry or None,
         descriptor_type=descriptor_type or None,
@@ -71,7 +71,7 @@ def search(
         limit=PAGE,
         offset=(page - 1) * PAGE,
     )
-    found = services.find_tools(session, user, query)
+    found = listing.find_tools(session, user, query)
     return render(
         request,
         "search.html",

@@ -1,0 +1,73 @@
+"""Which of a version's files answer a request: the containerfile, the primary descriptor of a
+type and the files next to it, the test files of a type, and every file a type's runner needs.
+
+TRS asks these (one call per request); they read the version's loaded files and raise
+`NotFound` with a message that says what is missing.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from dockyard.catalog.models import Tool, ToolVersion, VersionFile
+from dockyard.catalog.rules import DescriptorType, FileType
+from dockyard.errors import NotFound
+
+
+def containerfiles(tool: Tool, version: ToolVersion) -> list[VersionFile]:
+    """The version's Dockerfiles; a version without one has nothing to answer."""
+    files = [f for f in version.files if f.file_type == FileType.CONTAINERFILE]
+    if not files:
+        raise NotFound(f"version {version.name} of {tool.path} has no containerfile")
+    return files
+
+
+def primary_descriptor(version: ToolVersion, descriptor: DescriptorType) -> VersionFile | None:
+    """The version's primary descriptor of this type, if it has one."""
+    return next(
+        (
+            f
+            for f in version.files
+            if f.file_type == FileType.PRIMARY_DESCRIPTOR and f.descriptor_type == descriptor
+        ),
+        None,
+    )
+
+
+def descriptor_file(
+    tool: Tool, version: ToolVersion, descriptor: DescriptorType, relative: str | None = None
+) -> VersionFile:
+    """The primary descriptor of this type, or the file at `relative` from its directory (an
+    imported descriptor); never a path that climbs out of the version's files."""
+    primary = primary_descriptor(version, descriptor)
+    if primary is None:
+        raise NotFound(f"version {version.name} of {tool.path} has no {descriptor} descriptor")
+    if relative is None:
+        return primary
+    directory = primary.path.rpartition("/")[0]
+    joined = posixpath.normpath(posixpath.join(directory, relative))
+    if relative.startswith("/") or joined == ".." or joined.startswith("../") or "\x00" in relative:
+        raise NotFound(f"{relative!r} is outside this version's files")
+    for file in version.files:
+        if file.path == joined:
+            return file
+    raise NotFound(f"version {version.name} has no file {relative!r} next to its descriptor")
+
+
+def tests_of(version: ToolVersion, descriptor: DescriptorType) -> list[VersionFile]:
+    """The test parameter files for this type, and those for any type."""
+    return [
+        f
+        for f in version.files
+        if f.file_type == FileType.TEST_FILE and f.descriptor_type in (None, descriptor)
+    ]
+
+
+def runner_files(version: ToolVersion, descriptor: DescriptorType) -> list[VersionFile]:
+    """Every file a runner of this type needs: its descriptors and tests, the files for any
+    type, and the containerfile."""
+    return [
+        f
+        for f in version.files
+        if f.descriptor_type in (None, descriptor) or f.file_type == FileType.CONTAINERFILE
+    ]

@@ -1,0 +1,170 @@
+"""Finding tools: the filters the REST API, TRS and the web UI share, what a listing shows
+each caller (published tools, and a signed-in caller's own), order and pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, UnaryExpression, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from dockyard.accounts.models import User
+from dockyard.catalog import rules
+from dockyard.catalog.models import Tool, ToolMaintainer
+from dockyard.catalog.search import INDEXED_SORTS, matches, query_terms
+from dockyard.catalog.services import VERSION_CONTENTS
+from dockyard.errors import InvalidInput
+
+MAX_PAGE = 100
+#: Text searches count their matches up to this many; an exact count of tens of thousands of
+#: scattered rows costs more than the page itself.
+SEARCH_COUNT_LIMIT = 1000
+SORTS: dict[str, tuple[UnaryExpression[Any], UnaryExpression[Any]]] = {
+    "name": (Tool.name.asc(), Tool.path.asc()),
+    "-name": (Tool.name.desc(), Tool.path.desc()),
+    "updated": (Tool.updated_at.asc(), Tool.id.asc()),
+    "-updated": (Tool.updated_at.desc(), Tool.id.desc()),
+    "created": (Tool.created_at.asc(), Tool.id.asc()),
+    "-created": (Tool.created_at.desc(), Tool.id.desc()),
+    "-uses": (Tool.uses.desc(), Tool.id.desc()),
+}
+
+
+@dataclass(frozen=True)
+class ToolQuery:
+    """Search terms, filters, order and page of a tool listing."""
+
+    q: str | None = None
+    path: str | None = None
+    mine: bool = False
+    registry: str | None = None
+    namespace: str | None = None
+    private: bool | None = None
+    published: bool | None = None
+    descriptor_type: str | None = None
+    #: TRS filters: registry host, image name, toolname, description words, maintainer.
+    host: str | None = None
+    image_name: str | None = None
+    toolname: str | None = None
+    description_contains: str | None = None
+    maintainer: str | None = None
+    sort: str = "name"
+    limit: int = 20
+    offset: int = 0
+    max_limit: int = MAX_PAGE
+    #: Load each version's images and files with the page (TRS shows them in listings).
+    with_contents: bool = False
+
+
+@dataclass
+class Page:
+    """One page of tools and how many there are in all."""
+
+    items: list[Tool]
+    total: int
+    limit: int
+    offset: int = 0
+    #: False when `total` is a lower bound (a text search with more matches than it counts).
+    total_exact: bool = True
+
+
+def find_tools(session: Session, user: User | None, query: ToolQuery) -> Page:
+    """One page of the tools the caller may see that match the query."""
+    if query.sort not in SORTS:
+        raise InvalidInput(f"sort must be one of {', '.join(SORTS)}")
+    if not 1 <= query.limit <= query.max_limit:
+        raise InvalidInput(f"limit must be between 1 and {query.max_limit}")
+    if query.offset < 0:
+        raise InvalidInput("offset cannot be negative")
+    if query.mine and user is None:
+        raise InvalidInput("mine=true needs a signed-in caller: send your API token")
+    statement = _filtered(session, user, query)
+    counted = statement.with_only_columns(Tool.id).order_by(None)
+    cap = max(SEARCH_COUNT_LIMIT, query.offset + query.limit)
+    searching = bool(query.q and query_terms(query.q))
+    if searching:
+        counted = counted.limit(cap + 1)
+    total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    exact = not searching or total <= cap
+    if searching and not exact and query.sort in INDEXED_SORTS:
+        statement = _filtered(session, user, query, dense=True)
+    items = session.scalars(
+        statement.options(
+            selectinload(Tool.maintainers),
+            selectinload(Tool.versions),
+            selectinload(Tool.default_version),
+            *(VERSION_CONTENTS if query.with_contents else ()),
+        )
+        .order_by(*SORTS[query.sort])
+        .limit(query.limit)
+        .offset(query.offset)
+    ).all()
+    return Page(
+        items=list(items),
+        total=total if exact else cap,
+        limit=query.limit,
+        offset=query.offset,
+        total_exact=exact,
+    )
+
+
+def _filtered(
+    session: Session, user: User | None, query: ToolQuery, *, dense: bool = False
+) -> Select[Tool]:
+    statement = select(Tool)
+    maintained = select(ToolMaintainer.tool_id).where(
+        ToolMaintainer.user_id == (user.id if user else -1)
+    )
+    if query.mine:
+        statement = statement.where(Tool.id.in_(maintained))
+    elif user is None:
+        statement = statement.where(Tool.published.is_(True))
+    elif not user.is_admin:
+        statement = statement.where(or_(Tool.published.is_(True), Tool.id.in_(maintained)))
+    if query.path is not None:
+        statement = statement.where(func.lower(Tool.path) == query.path.lower())
+    if query.registry is not None:
+        statement = statement.where(Tool.registry_id == query.registry)
+    if query.namespace is not None:
+        statement = statement.where(Tool.namespace == query.namespace)
+    if query.private is not None:
+        statement = statement.where(Tool.private.is_(query.private))
+    if query.host is not None:
+        statement = statement.where(func.lower(Tool.host) == query.host.lower())
+    if query.image_name is not None:
+        name = query.image_name.lower()
+        statement = statement.where(
+            or_(
+                func.lower(Tool.repository) == name,
+                func.lower(Tool.repository).endswith("/" + name),
+            )
+        )
+    if query.toolname is not None:
+        statement = statement.where(Tool.toolname == query.toolname)
+    if query.description_contains is not None:
+        statement = statement.where(
+            func.lower(Tool.description).contains(
+                query.description_contains.lower(), autoescape=True
+            )
+        )
+    if query.maintainer is not None:
+        statement = statement.where(
+            Tool.id.in_(
+                select(ToolMaintainer.tool_id)
+                .join(User, User.id == ToolMaintainer.user_id)
+                .where(func.lower(User.username) == query.maintainer.lower())
+            )
+        )
+    if query.published is not None:
+        statement = statement.where(Tool.published.is_(query.published))
+    if query.descriptor_type is not None:
+        kind = query.descriptor_type.upper().removeprefix("PLAIN_")
+        if kind not in rules.DescriptorType.__members__:
+            raise InvalidInput(f"descriptor_type must be one of {', '.join(rules.DescriptorType)}")
+        statement = statement.where(Tool.descriptor_types.contains(f",{kind},"))
+    if query.q:
+        terms = query_terms(query.q)
+        if terms:
+            statement = statement.where(matches(session, terms, dense=dense))
+    return statement
