@@ -65,7 +65,7 @@ from dockyard.accounts import services as accounts
 from dockyard.catalog import services
 from dockyard.egress import HostGuard
 from dockyard.refresh.services import Refresher
-from dockyard.registries import oci
+from dockyard.registries import manifests, oci
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog, Registry, Source
 from dockyard.registries.credentials import CredentialResolver
 from dockyard.registries.repository import Repository
@@ -359,7 +359,14 @@ def skopeo_loop(front: Front, chosen: list[tuple[str, str]]) -> float:
 def httpx_script(front: Front, chosen: list[tuple[str, str]]) -> float:
     """What a careful user scripts: one keep-alive client, a token per repository, then the
     manifest and the config of each tag, one after another."""
-    accept = ", ".join([oci.OCI_INDEX, oci.DOCKER_LIST, oci.OCI_MANIFEST, oci.DOCKER_MANIFEST])
+    accept = ", ".join(
+        [
+            manifests.OCI_INDEX,
+            manifests.DOCKER_LIST,
+            manifests.OCI_MANIFEST,
+            manifests.DOCKER_MANIFEST,
+        ]
+    )
     tokens: dict[str, str] = {}
     started = time.perf_counter()
     with httpx.Client(base_url=f"https://{front.host}", verify=str(front.cert)) as http:

@@ -22,7 +22,8 @@ from dockyard.errors import (
     RegistryUnavailable,
     UnsupportedManifest,
 )
-from dockyard.registries.oci import ACCEPT, OCI_MANIFEST, RegistryClient
+from dockyard.registries.manifests import ACCEPT, OCI_MANIFEST
+from dockyard.registries.oci import RegistryClient
 from dockyard.registries.repository import Credentials, Repository, base_url_for
 from tests.support.network import OPEN_GUARD
 from tests.support.registry import LocalRegistry, digest_of, run_registry

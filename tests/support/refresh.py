@@ -17,9 +17,7 @@ from sqlalchemy import Engine
 from dockyard import db
 from dockyard.accounts import services as accounts
 from dockyard.catalog import services
-from dockyard.catalog.models import (
-    Tool,
-)
+from dockyard.catalog.models import Tool
 from dockyard.egress import HostGuard
 from dockyard.refresh.results import RefreshReport
 from dockyard.refresh.services import Refresher

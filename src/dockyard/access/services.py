@@ -8,40 +8,23 @@ registry part, the caller performs it (`dockyard.access.grants`), `record_decisi
 
 from __future__ import annotations
 
-import html
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from dockyard.access import rules
-from dockyard.access.models import (
-    AccessEvent,
-    AccessRequest,
-    GrantToken,
-    Notification,
-    OutboxEmail,
-    RegistryRequest,
-)
+from dockyard.access.events import newest_first, notify, notify_maintainers, record_event
+from dockyard.access.models import AccessRequest, GrantToken
 from dockyard.accounts.models import User
 from dockyard.catalog.models import Tool, ToolCredential, ToolMaintainer
-from dockyard.catalog.services import changeable_tool, registry_of, visible_tool, visible_version
+from dockyard.catalog.services import registry_of, visible_tool
 from dockyard.db.types import utcnow
-from dockyard.errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    UnknownRegistry,
-)
-from dockyard.registries.catalog import GENERIC_REGISTRY, Catalog
-from dockyard.registries.ecr import parse_ecr_host
-from dockyard.registries.reference import split_domain
+from dockyard.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
+from dockyard.registries.catalog import Catalog
 
 T = TypeVar("T")
 STATUSES = ("pending", "granted", "denied", "revoked", "withdrawn")
@@ -58,15 +41,6 @@ def tool_image(catalog: Catalog, tool: Tool) -> rules.ToolImage:
     """What the instructions need to know of a tool's image."""
     registry = registry_of(catalog, tool)
     return rules.ToolImage(registry.id, registry.name, tool.host, tool.repository)
-
-
-def _newest_first(
-    session: Session, statement: Select[T], key: InstrumentedAttribute[int], limit: int, offset: int
-) -> tuple[list[T], int]:
-    """One page of a listing, newest (highest `key`) first, and how many there are in all."""
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    items = session.scalars(statement.order_by(key.desc()).limit(limit).offset(offset)).all()
-    return list(items), total
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -115,7 +89,7 @@ def request_access(
         session.flush()
     except IntegrityError:
         raise Conflict(f"you already have a pending request for {tool.path}") from None
-    _log(session, request, user, "requested", f"as {identity}")
+    record_event(session, request, user, "requested", f"as {identity}")
     rule = rules.identity_rule(registry.id, registry.name)
     lines = [
         f"{user.username} asks for permission to pull {tool.host}/{tool.repository}.",
@@ -124,7 +98,7 @@ def request_access(
         "Grant or deny the request in dockyard.",
     ]
     link = f"{base_url}/access/requests/{request.id}"
-    _notify_maintainers(session, tool, request, "access-requested", lines, link)
+    notify_maintainers(session, tool, request, "access-requested", lines, link)
     return request
 
 
@@ -184,7 +158,7 @@ def list_requests(
         statement = statement.where(AccessRequest.status == query.status)
     if query.tool_id is not None:
         statement = statement.where(AccessRequest.tool_id == query.tool_id)
-    return _newest_first(session, statement, AccessRequest.id, query.limit, query.offset)
+    return newest_first(session, statement, AccessRequest.id, query.limit, query.offset)
 
 
 # --- decisions --------------------------------------------------------------------------------
@@ -282,12 +256,12 @@ def record_decision(
         request.decided_by = user
         request.decided_at = request.updated_at
     detail = {"grant": f"registry part: {method}", "withdraw": ""}.get(action, reason)
-    _log(session, request, user, _PAST[action], detail)
+    record_event(session, request, user, _PAST[action], detail)
     tool = request.tool
     link = f"{base_url}/access/requests/{request.id}"
     if action == "withdraw":
         lines = [f"{user.username} withdrew their request for access to {tool.path}."]
-        _notify_maintainers(session, tool, request, "access-withdrawn", lines, link)
+        notify_maintainers(session, tool, request, "access-withdrawn", lines, link)
         return request
     lines = {
         "grant": [
@@ -304,7 +278,7 @@ def record_decision(
             *([f"Reason: {reason}"] if reason else []),
         ],
     }[action]
-    _notify(
+    notify(
         session,
         [request.requester],
         [request.requester.email],
@@ -322,299 +296,4 @@ def record_registry_step(
 ) -> None:
     """Put a registry step (done or failed) in the audit log."""
     request = visible_request(session, user, request_id)
-    _log(session, request, user, action, detail)
-
-
-# --- audit log and notifications --------------------------------------------------------------
-
-
-def _log(
-    session: Session, request: AccessRequest, actor: User | None, action: str, detail: str
-) -> None:
-    session.add(
-        AccessEvent(
-            tool_id=request.tool_id,
-            request_id=request.id,
-            actor=actor,
-            action=action,
-            detail=detail,
-        )
-    )
-
-
-def audit_log(
-    session: Session, user: User, tool_id: int, *, limit: int, offset: int
-) -> tuple[list[AccessEvent], int]:
-    """The tool's access events, newest first; for its maintainers only."""
-    tool = visible_tool(session, user, tool_id)
-    if not tool.is_maintained_by(user):
-        raise PermissionDenied(f"only the maintainers of {tool.path} read its access log")
-    statement = select(AccessEvent).where(AccessEvent.tool_id == tool.id)
-    return _newest_first(session, statement, AccessEvent.id, limit, offset)
-
-
-def _notify_maintainers(
-    session: Session,
-    tool: Tool,
-    request: AccessRequest,
-    kind: str,
-    lines: list[str],
-    link: str,
-) -> None:
-    users = [maintainer.user for maintainer in tool.maintainers]
-    addresses = [tool.maintainer_email] if tool.maintainer_email else [u.email for u in users]
-    subject = f"[dockyard] {request.requester.username} requests access to {tool.path}"
-    if kind == "access-withdrawn":
-        subject = f"[dockyard] {request.requester.username} withdrew a request for {tool.path}"
-    _notify(session, users, addresses, subject, lines, link, kind, request)
-
-
-def _notify(
-    session: Session,
-    users: Sequence[User],
-    addresses: Sequence[str],
-    subject: str,
-    lines: list[str],
-    link: str,
-    kind: str,
-    request: AccessRequest,
-) -> None:
-    """In-app notices for `users` and one queued email per address, in this transaction."""
-    text = " ".join(line if line.endswith((".", "!", "?")) else f"{line}." for line in lines)
-    for user in users:
-        session.add(
-            Notification(user_id=user.id, kind=kind, text=text, link=link, request_id=request.id)
-        )
-    body_text = "\n\n".join([*lines, link, "-- dockyard"]) + "\n"
-    paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-    body_html = (
-        f"<!doctype html><html><body>{paragraphs}"
-        f'<p><a href="{html.escape(link, quote=True)}">{html.escape(link)}</a></p>'
-        "<p>-- dockyard</p></body></html>"
-    )
-    for address in dict.fromkeys(addresses):
-        session.add(
-            OutboxEmail(
-                to_address=address, subject=subject, body_text=body_text, body_html=body_html
-            )
-        )
-
-
-def notifications(
-    session: Session, user: User, *, unread: bool, limit: int, offset: int
-) -> tuple[list[Notification], int]:
-    """The caller's notices, newest first."""
-    statement = select(Notification).where(Notification.user_id == user.id)
-    if unread:
-        statement = statement.where(Notification.read_at.is_(None))
-    return _newest_first(session, statement, Notification.id, limit, offset)
-
-
-def mark_read(session: Session, user: User, notification_id: int | None) -> int:
-    """Mark one of the caller's notices read (or all of them when None); how many changed."""
-    statement = select(Notification).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None)
-    )
-    if notification_id is not None:
-        statement = statement.where(Notification.id == notification_id)
-    items = session.scalars(statement).all()
-    if notification_id is not None and not items:
-        owned = session.get(Notification, notification_id)
-        if owned is None or owned.user_id != user.id:
-            raise NotFound(f"no notification {notification_id}")
-    now = utcnow()
-    for item in items:
-        item.read_at = now
-    session.flush()
-    return len(items)
-
-
-# --- what a requester (or anyone) may do with the image -----------------------------------------
-
-
-@dataclass(frozen=True)
-class PullInstructions:
-    """How the caller signs in to the registry and pulls the tool's image."""
-
-    tool: Tool
-    access: str  # "public", "maintainer" or "granted"
-    version: str | None
-    digest: str | None
-    login: list[dict[str, str]]
-    pull: list[dict[str, str]]
-
-
-def pull_instructions(
-    session: Session, catalog: Catalog, user: User | None, tool_id: int, version: str | None
-) -> PullInstructions:
-    """Login and pull commands; for a private tool only for maintainers and granted users."""
-    tool = visible_tool(session, user, tool_id)
-    access, identity = "public", None
-    if tool.private:
-        if user is None:
-            raise PermissionDenied(
-                f"{tool.path} is private: sign in and request access to get pull instructions"
-            )
-        if tool.is_maintained_by(user):
-            access = "maintainer"
-        else:
-            granted = session.scalar(
-                select(AccessRequest)
-                .where(
-                    AccessRequest.tool_id == tool.id,
-                    AccessRequest.requester_id == user.id,
-                    AccessRequest.status == "granted",
-                )
-                .order_by(AccessRequest.id.desc())
-            )
-            if granted is None:
-                raise PermissionDenied(
-                    f"{tool.path} is private and you have no granted access request: request "
-                    "access first (POST /api/tools/{id}/access-requests)"
-                )
-            access, identity = "granted", granted.registry_identity
-    chosen = visible_version(tool, user, version) if version is not None else tool.default_version
-    image = tool_image(catalog, tool)
-    digest = chosen.digest if chosen is not None else None
-    return PullInstructions(
-        tool=tool,
-        access=access,
-        version=chosen.name if chosen is not None else None,
-        digest=digest,
-        login=rules.login_commands(image, identity) if tool.private else [],
-        pull=rules.pull_lines(image, chosen.name if chosen else None, digest),
-    )
-
-
-@dataclass(frozen=True)
-class EcrPolicy:
-    """The statement that lets one principal pull from an ECR tool's repository."""
-
-    tool: Tool
-    principal: str
-    statement: dict[str, object]
-    registry_id: str
-    region: str
-    command: str
-
-
-def ecr_policy(
-    session: Session, catalog: Catalog, user: User, tool_id: int, principal: str
-) -> EcrPolicy:
-    """The repository policy statement for `principal`; for the tool's maintainers."""
-    tool = visible_tool(session, user, tool_id)
-    if not tool.is_maintained_by(user):
-        raise PermissionDenied(f"only the maintainers of {tool.path} manage its repository policy")
-    if registry_of(catalog, tool).id != "ecr":
-        raise InvalidInput(
-            f"{tool.path} is not in a private Amazon ECR registry; repository policies are "
-            "ECR's way of granting pull access"
-        )
-    ecr = parse_ecr_host(tool.host)
-    identity = rules.check_identity("ecr", "Amazon ECR", principal, tool.host)
-    arn = rules.principal_arn(identity, ecr)
-    return EcrPolicy(
-        tool=tool,
-        principal=arn,
-        statement=rules.pull_statement(arn),
-        registry_id=ecr.registry_id,
-        region=ecr.region,
-        command=rules.set_policy_command(ecr, tool.repository),
-    )
-
-
-def set_grant_token(
-    session: Session, catalog: Catalog, user: User, tool_id: int, sealed: str
-) -> None:
-    """Save (sealed) the Quay API token dockyard uses to grant and revoke read access."""
-    tool = changeable_tool(session, user, tool_id)
-    if registry_of(catalog, tool).id != "quay":
-        raise InvalidInput(
-            f"{tool.path} is not on Quay.io; a grant token is only used with Quay's "
-            "permissions API (for ECR, save AWS credentials with `dockyard tool credentials set`)"
-        )
-    token = session.scalar(select(GrantToken).where(GrantToken.tool_id == tool.id))
-    if token is None:
-        session.add(GrantToken(tool_id=tool.id, secret=sealed))
-    else:
-        token.secret, token.updated_at = sealed, utcnow()
-    session.flush()
-
-
-def clear_grant_token(session: Session, user: User, tool_id: int) -> None:
-    """Forget the tool's grant token."""
-    tool = changeable_tool(session, user, tool_id)
-    token = session.scalar(select(GrantToken).where(GrantToken.tool_id == tool.id))
-    if token is None:
-        raise NotFound(f"{tool.path} has no grant token")
-    session.delete(token)
-    session.flush()
-
-
-# --- asking for a registry --------------------------------------------------------------------
-
-
-def request_registry(
-    session: Session, catalog: Catalog, user: User, host: str, reason: str
-) -> RegistryRequest:
-    """Ask the operators to support a registry; refused when it is already supported."""
-    host = host.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
-    domain, rest = split_domain(host + "/x")
-    if domain is None or rest != "x":
-        raise InvalidInput(
-            f"{host!r} is not a registry host: give a host name with an optional :port, "
-            "like registry.example.org or registry.example.org:5000"
-        )
-    try:
-        registry = catalog.match(host)
-    except UnknownRegistry:
-        registry = GENERIC_REGISTRY
-    if registry.id != GENERIC_REGISTRY.id:
-        raise Conflict(f"{host} is already supported, as {registry.name} ({registry.id})")
-    reason = rules.check_text(reason, "reason", rules.MESSAGE_MAX_LENGTH)
-    if not reason:
-        raise InvalidInput("say why you need this registry: give a reason")
-    duplicate = session.scalar(
-        select(RegistryRequest).where(
-            func.lower(RegistryRequest.host) == host, RegistryRequest.status == "open"
-        )
-    )
-    if duplicate is not None:
-        raise Conflict(f"{host} was already asked for (request {duplicate.id}) and is open")
-    request = RegistryRequest(requester=user, host=host, reason=reason)
-    session.add(request)
-    session.flush()
-    return request
-
-
-def registry_requests(
-    session: Session, user: User, *, status: str | None, limit: int, offset: int
-) -> tuple[list[RegistryRequest], int]:
-    """All registry requests for admins; a user's own for everyone else."""
-    statement = select(RegistryRequest)
-    if not user.is_admin:
-        statement = statement.where(RegistryRequest.requester_id == user.id)
-    if status is not None:
-        statement = statement.where(RegistryRequest.status == status)
-    return _newest_first(session, statement, RegistryRequest.id, limit, offset)
-
-
-def resolve_registry_request(
-    session: Session, user: User, request_id: int, status: str, note: str
-) -> RegistryRequest:
-    """An admin closes a registry request as added or declined."""
-    if not user.is_admin:
-        raise PermissionDenied("only admins resolve registry requests")
-    request = session.get(RegistryRequest, request_id)
-    if request is None:
-        raise NotFound(f"no registry request {request_id}")
-    if status not in {"added", "declined"}:
-        raise InvalidInput("status must be added or declined")
-    if request.status != "open":
-        raise Conflict(f"registry request {request_id} is already {request.status}")
-    request.status = status
-    request.note = rules.check_text(note, "note", rules.MESSAGE_MAX_LENGTH) or None
-    request.resolved_at = utcnow()
-    request.resolved_by_id = user.id
-    session.flush()
-    return request
+    record_event(session, request, user, action, detail)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from dockyard.access import decisions, rules, services
+from dockyard.access import decisions, events, pulls, registry_requests, rules, services
 from dockyard.access.models import AccessRequest
 from dockyard.accounts.models import User
 from dockyard.api.schemas.access import (
@@ -198,8 +198,8 @@ def access_log(
     tool_id: Id, user: UserDep, session: SessionDep, limit: Limit = 50, offset: Offset = 0
 ) -> AccessEventList:
     """The tool's access audit log, newest first (maintainers only)."""
-    events, total = services.audit_log(session, user, tool_id, limit=limit, offset=offset)
-    return AccessEventList(items=[AccessEventOut.of(e) for e in events], total=total)
+    logged, total = events.audit_log(session, user, tool_id, limit=limit, offset=offset)
+    return AccessEventList(items=[AccessEventOut.of(e) for e in logged], total=total)
 
 
 @router.get("/api/tools/{tool_id}/pull-instructions")
@@ -211,7 +211,7 @@ def pull_instructions(
     version: Annotated[str | None, Query(max_length=128)] = None,
 ) -> PullInstructionsOut:
     """Login and pull commands for the caller (private tools: maintainers and granted users)."""
-    found = services.pull_instructions(session, context.catalog, caller, tool_id, version)
+    found = pulls.pull_instructions(session, context.catalog, caller, tool_id, version)
     context.usage.add(found.tool.id)
     return PullInstructionsOut(
         tool=ToolRef(id=found.tool.id, path=found.tool.path),
@@ -232,7 +232,7 @@ def ecr_policy(
     principal: Annotated[str, Query(min_length=1, max_length=600)],
 ) -> EcrPolicyOut:
     """The repository policy statement that lets `principal` pull (maintainers only)."""
-    found = services.ecr_policy(session, catalog, user, tool_id, principal)
+    found = pulls.ecr_policy(session, catalog, user, tool_id, principal)
     return EcrPolicyOut(
         tool=ToolRef(id=found.tool.id, path=found.tool.path),
         principal=found.principal,
@@ -249,14 +249,14 @@ def set_grant_token(
 ) -> Response:
     """Save a Quay API token that lets dockyard grant and revoke read access (write-only)."""
     sealed = sealing_box(context.settings).seal(body.token)
-    services.set_grant_token(session, context.catalog, user, tool_id, sealed)
+    pulls.set_grant_token(session, context.catalog, user, tool_id, sealed)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/api/tools/{tool_id}/grant-token", status_code=status.HTTP_204_NO_CONTENT)
 def clear_grant_token(tool_id: Id, user: UserDep, session: SessionDep) -> Response:
     """Forget the tool's grant token."""
-    services.clear_grant_token(session, user, tool_id)
+    pulls.clear_grant_token(session, user, tool_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -269,20 +269,20 @@ def list_notifications(
     offset: Offset = 0,
 ) -> NotificationList:
     """The caller's in-app notices, newest first."""
-    items, total = services.notifications(session, user, unread=unread, limit=limit, offset=offset)
+    items, total = events.notifications(session, user, unread=unread, limit=limit, offset=offset)
     return NotificationList(items=[NotificationOut.of(i) for i in items], total=total)
 
 
 @notifications_router.post("/{notification_id}/read")
 def read_notification(notification_id: Id, user: UserDep, session: SessionDep) -> dict[str, int]:
     """Mark one notice read."""
-    return {"marked": services.mark_read(session, user, notification_id)}
+    return {"marked": events.mark_read(session, user, notification_id)}
 
 
 @notifications_router.post("/read-all")
 def read_all_notifications(user: UserDep, session: SessionDep) -> dict[str, int]:
     """Mark all of the caller's notices read."""
-    return {"marked": services.mark_read(session, user, None)}
+    return {"marked": events.mark_read(session, user, None)}
 
 
 @registry_requests_router.post("", status_code=status.HTTP_201_CREATED)
@@ -291,7 +291,7 @@ def request_registry(
 ) -> RegistryRequestOut:
     """Ask the operators to support a registry this instance does not know."""
     return RegistryRequestOut.of(
-        services.request_registry(session, catalog, user, body.host, body.reason)
+        registry_requests.request_registry(session, catalog, user, body.host, body.reason)
     )
 
 
@@ -304,7 +304,7 @@ def list_registry_requests(
     offset: Offset = 0,
 ) -> RegistryRequestList:
     """All registry requests for admins; the caller's own for everyone else."""
-    items, total = services.registry_requests(
+    items, total = registry_requests.registry_requests(
         session, user, status=status_, limit=limit, offset=offset
     )
     return RegistryRequestList(items=[RegistryRequestOut.of(i) for i in items], total=total)
@@ -316,5 +316,7 @@ def resolve_registry_request(
 ) -> RegistryRequestOut:
     """An admin closes a registry request as added or declined."""
     return RegistryRequestOut.of(
-        services.resolve_registry_request(session, user, request_id, body.status, body.note)
+        registry_requests.resolve_registry_request(
+            session, user, request_id, body.status, body.note
+        )
     )

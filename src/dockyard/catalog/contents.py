@@ -14,12 +14,7 @@ from sqlalchemy.orm import Session
 from dockyard.accounts.models import User
 from dockyard.catalog import rules
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile, VersionImage
-from dockyard.catalog.services import (
-    changeable_tool,
-    check_description,
-    touch,
-    visible_version,
-)
+from dockyard.catalog.services import changeable_tool, check_description, touch, visible_version
 from dockyard.db.types import utcnow
 from dockyard.errors import Conflict, InvalidInput, NotFound
 from dockyard.registries.reference import DIGEST_ALGORITHMS

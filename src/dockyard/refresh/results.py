@@ -8,7 +8,7 @@ from typing import Any
 
 from dockyard.errors import RegistryError
 from dockyard.registries.credentials import StoredCredential
-from dockyard.registries.oci import ManifestHead, PlatformImage
+from dockyard.registries.manifests import ManifestHead, PlatformImage
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ from dockyard.refresh.models import RefreshRun
 from dockyard.refresh.results import RefreshReport, Snapshot, TagResult
 from dockyard.registries.catalog import Catalog, Registry
 from dockyard.registries.credentials import CredentialResolver, StoredCredential
-from dockyard.registries.oci import PlatformImage, RegistryClient
+from dockyard.registries.manifests import PlatformImage
+from dockyard.registries.oci import RegistryClient
 from dockyard.registries.repository import Repository, base_url_for
 from dockyard.sources.services import SourceSync
 

@@ -26,7 +26,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -44,6 +43,15 @@ from dockyard.errors import (
 from dockyard.registries import extras
 from dockyard.registries.auth import MAX_TOKEN_BYTES, Challenges, Tokens, refused
 from dockyard.registries.lru import Recent
+from dockyard.registries.manifests import (
+    ACCEPT,
+    INDEX_TYPES,
+    SCHEMA1,
+    ManifestHead,
+    PlatformImage,
+    int_of,
+    text_of,
+)
 from dockyard.registries.pacing import Allowance, PullReserve, rate_limited
 from dockyard.registries.pacing import retry_after as parse_retry_after
 from dockyard.registries.repository import Answer, Repository
@@ -56,20 +64,6 @@ from dockyard.registries.transport import (
     TransportTimeout,
     Unreachable,
 )
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-SCHEMA1 = frozenset(
-    {
-        "application/vnd.docker.distribution.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    }
-)
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-#: The same list on HEAD and GET, or registries answer with different digests.
-ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
@@ -88,27 +82,6 @@ DEFAULT_HEADERS = {
     "Accept-Encoding": "gzip, deflate",
 }
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-@dataclass(frozen=True)
-class ManifestHead:
-    """What HEAD tells of a manifest: its digest, media type and size."""
-
-    digest: str
-    media_type: str
-    size: int | None = None
-
-
-@dataclass(frozen=True)
-class PlatformImage:
-    """One platform's image: the manifest digest and what its config says."""
-
-    digest: str
-    os: str | None
-    architecture: str | None
-    variant: str | None
-    size: int | None
-    created: datetime | None
 
 
 class RegistryClient:
@@ -204,7 +177,7 @@ class RegistryClient:
         if not digest:
             _, head = await self.get_manifest(repository, reference)
             return head
-        return ManifestHead(digest=digest, media_type=media_type, size=_int(length))
+        return ManifestHead(digest=digest, media_type=media_type, size=int_of(length))
 
     async def get_manifest(
         self, repository: Repository, reference: str
@@ -333,9 +306,10 @@ class RegistryClient:
         )
         return PlatformImage(
             digest=digest,
-            os=_text(config.get("os")) or _text(platform.get("os")),
-            architecture=_text(config.get("architecture")) or _text(platform.get("architecture")),
-            variant=_text(config.get("variant")) or _text(platform.get("variant")),
+            os=text_of(config.get("os")) or text_of(platform.get("os")),
+            architecture=text_of(config.get("architecture"))
+            or text_of(platform.get("architecture")),
+            variant=text_of(config.get("variant")) or text_of(platform.get("variant")),
             size=size,
             created=extras.timestamp(config.get("created")),
         )
@@ -513,14 +487,3 @@ def _next_link(values: list[str]) -> str | None:
             if match and re.search(r'rel\s*=\s*"?next"?', match.group(2)):
                 return match.group(1)
     return None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None

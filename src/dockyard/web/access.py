@@ -9,7 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from dockyard.access import decisions, rules, services
+from dockyard.access import decisions, events, pulls, rules, services
 from dockyard.access.models import AccessRequest
 from dockyard.accounts.models import User
 from dockyard.catalog import services as tool_services
@@ -36,7 +36,7 @@ def inbox(request: Request, user: WebUserDep, session: SessionDep) -> HTMLRespon
         session, me, services.RequestQuery(role="inbox", limit=200)
     )
     mine, _ = services.list_requests(session, me, services.RequestQuery(role="mine", limit=200))
-    notices, unread = services.notifications(session, me, unread=True, limit=20, offset=0)
+    notices, unread = events.notifications(session, me, unread=True, limit=20, offset=0)
     return render(
         request,
         "access_inbox.html",
@@ -54,7 +54,7 @@ def inbox(request: Request, user: WebUserDep, session: SessionDep) -> HTMLRespon
 @router.post("/notifications/read", dependencies=[CsrfDep])
 def read_all(request: Request, user: WebUserDep, session: SessionDep) -> Response:
     """Mark all notices read."""
-    services.mark_read(session, signed_in(request, user), None)
+    events.mark_read(session, signed_in(request, user), None)
     return redirect(request, "/access")
 
 
@@ -104,7 +104,7 @@ def request_page(
     pull = None
     if found.status == "granted" and found.requester_id == me.id:
         try:
-            pull = services.pull_instructions(session, context.catalog, me, found.tool.id, None)
+            pull = pulls.pull_instructions(session, context.catalog, me, found.tool.id, None)
             context.usage.add(found.tool.id)
         except PermissionDenied:
             pull = None

@@ -13,8 +13,8 @@ from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.util import ClassNotFound
 from sqlalchemy import select
 
+from dockyard.access import registry_requests
 from dockyard.access import rules as access_rules
-from dockyard.access import services as access_services
 from dockyard.access.models import AccessRequest
 from dockyard.access.services import tool_image
 from dockyard.catalog import listing, services
@@ -212,7 +212,7 @@ def request_registry(
     """Ask the administrators to support a registry."""
     me = signed_in(request, user)
     try:
-        created = access_services.request_registry(session, catalog, me, host, reason)
+        created = registry_requests.request_registry(session, catalog, me, host, reason)
     except DockyardError as error:
         session.rollback()
         return redirect(request, f"/registries?error={quote_plus(error.message)}#missing")
