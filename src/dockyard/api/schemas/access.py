@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dockyard.access import rules
 from dockyard.access.models import AccessEvent, AccessRequest, Notification, RegistryRequest
 from dockyard.accounts.models import User
+from dockyard.api.schemas import Overlay
 
 
 class AccessRequestIn(BaseModel):
@@ -39,12 +40,16 @@ class DecisionIn(BaseModel):
 class ToolRef(BaseModel):
     """Which tool a request is about."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     path: str
 
 
 class AccessRequestOut(BaseModel):
     """An access request, as its requester or the tool's maintainers see it."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     tool: ToolRef
@@ -67,20 +72,13 @@ class AccessRequestOut(BaseModel):
     ) -> AccessRequestOut:
         """The API view of a request for one of the people allowed to see it."""
         maintainer = request.tool.is_maintained_by(viewer)
-        return cls(
-            id=request.id,
-            tool=ToolRef(id=request.tool.id, path=request.tool.path),
-            requester=request.requester.username,
-            registry_identity=request.registry_identity,
-            message=request.message,
-            status=request.status,
-            reason=request.reason,
-            grant_method=request.grant_method,
-            decided_by=request.decided_by.username if request.decided_by else None,
-            created_at=request.created_at,
-            decided_at=request.decided_at,
-            updated_at=request.updated_at,
-            grant_steps=steps if maintainer else None,
+        return cls.model_validate(
+            Overlay(
+                request,
+                requester=request.requester.username,
+                decided_by=request.decided_by.username if request.decided_by else None,
+                grant_steps=steps if maintainer else None,
+            )
         )
 
 
@@ -108,6 +106,8 @@ class DecisionOut(BaseModel):
 class AccessEventOut(BaseModel):
     """One line of a tool's access audit log."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     request_id: int | None
     actor: str | None
@@ -118,13 +118,8 @@ class AccessEventOut(BaseModel):
     @classmethod
     def of(cls, event: AccessEvent) -> AccessEventOut:
         """The API view of an audit event."""
-        return cls(
-            id=event.id,
-            request_id=event.request_id,
-            actor=event.actor.username if event.actor else None,
-            action=event.action,
-            detail=event.detail,
-            created_at=event.created_at,
+        return cls.model_validate(
+            Overlay(event, actor=event.actor.username if event.actor else None)
         )
 
 
@@ -138,6 +133,8 @@ class AccessEventList(BaseModel):
 class NotificationOut(BaseModel):
     """An in-app notice."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     kind: str
     text: str
@@ -149,15 +146,7 @@ class NotificationOut(BaseModel):
     @classmethod
     def of(cls, item: Notification) -> NotificationOut:
         """The API view of a notice."""
-        return cls(
-            id=item.id,
-            kind=item.kind,
-            text=item.text,
-            link=item.link,
-            request_id=item.request_id,
-            created_at=item.created_at,
-            read_at=item.read_at,
-        )
+        return cls.model_validate(item)
 
 
 class NotificationList(BaseModel):
@@ -218,6 +207,8 @@ class RegistryResolutionIn(BaseModel):
 class RegistryRequestOut(BaseModel):
     """A registry request."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     host: str
     reason: str
@@ -230,16 +221,7 @@ class RegistryRequestOut(BaseModel):
     @classmethod
     def of(cls, item: RegistryRequest) -> RegistryRequestOut:
         """The API view of a registry request."""
-        return cls(
-            id=item.id,
-            host=item.host,
-            reason=item.reason,
-            requester=item.requester.username,
-            status=item.status,
-            note=item.note,
-            created_at=item.created_at,
-            resolved_at=item.resolved_at,
-        )
+        return cls.model_validate(Overlay(item, requester=item.requester.username))
 
 
 class RegistryRequestList(BaseModel):

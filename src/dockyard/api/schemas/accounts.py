@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.accounts.models import ApiToken, User
 
 
 class UserOut(BaseModel):
     """A user as the API shows it to that user."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     username: str
@@ -21,13 +23,7 @@ class UserOut(BaseModel):
     @classmethod
     def of(cls, user: User) -> UserOut:
         """The API view of a user."""
-        return cls(
-            id=user.id,
-            username=user.username,
-            email=user.email,
-            is_admin=user.is_admin,
-            created_at=user.created_at,
-        )
+        return cls.model_validate(user)
 
 
 class TokenIn(BaseModel):
@@ -38,6 +34,8 @@ class TokenIn(BaseModel):
 
 class TokenOut(BaseModel):
     """An API token's metadata; the token itself only in `NewTokenOut`, once."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     name: str
@@ -50,15 +48,7 @@ class TokenOut(BaseModel):
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
         """The API view of a token."""
-        return cls(
-            id=token.id,
-            name=token.name,
-            prefix=token.prefix,
-            created_at=token.created_at,
-            last_used_at=token.last_used_at,
-            revoked_at=token.revoked_at,
-            active=token.active,
-        )
+        return cls.model_validate(token)
 
 
 class NewTokenOut(TokenOut):

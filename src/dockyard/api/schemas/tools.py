@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.accounts.models import User
+from dockyard.api.schemas import Overlay
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile, VersionImage
 from dockyard.catalog.services import can_change, registry_of, visible_versions
 from dockyard.registries.catalog import Catalog
@@ -95,7 +96,7 @@ class MaintainerIn(BaseModel):
 class ImageModel(BaseModel):
     """One platform image behind a version's tag."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
 
     digest: str
     os: str | None = Field(default=None, max_length=40)
@@ -107,14 +108,7 @@ class ImageModel(BaseModel):
     @classmethod
     def of(cls, image: VersionImage) -> ImageModel:
         """The API view of an image."""
-        return cls(
-            digest=image.digest,
-            os=image.os,
-            architecture=image.architecture,
-            variant=image.variant,
-            size=image.size,
-            created=image.created,
-        )
+        return cls.model_validate(image)
 
 
 class VersionIn(BaseModel):
@@ -160,6 +154,8 @@ class FilesIn(BaseModel):
 class FileOut(BaseModel):
     """A file's metadata; its content is at `url`."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     path: str
     file_type: str
     descriptor_type: str | None
@@ -170,18 +166,14 @@ class FileOut(BaseModel):
     @classmethod
     def of(cls, tool: Tool, version: ToolVersion, file: VersionFile) -> FileOut:
         """The API view of a file."""
-        return cls(
-            path=file.path,
-            file_type=file.file_type,
-            descriptor_type=file.descriptor_type,
-            sha256=file.sha256,
-            size=file.size,
-            url=f"/api/tools/{tool.id}/versions/{version.name}/files/{file.path}",
-        )
+        url = f"/api/tools/{tool.id}/versions/{version.name}/files/{file.path}"
+        return cls.model_validate(Overlay(file, url=url))
 
 
 class DigestChangeOut(BaseModel):
     """A digest the tag pointed to before it moved."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     digest: str
     since: datetime | None
@@ -190,6 +182,8 @@ class DigestChangeOut(BaseModel):
 
 class VersionOut(BaseModel):
     """A version with its images, files and what the registry last said of its tag."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     name: str
     hidden: bool
@@ -217,35 +211,18 @@ class VersionOut(BaseModel):
     @classmethod
     def of(cls, tool: Tool, version: ToolVersion) -> VersionOut:
         """The API view of a version."""
-        return cls(
-            name=version.name,
-            hidden=version.hidden,
-            description=version.description,
-            is_default=tool.default_version_id == version.id,
-            from_registry=version.from_registry,
-            digest=version.digest,
-            media_type=version.media_type,
-            digest_changed_at=version.digest_changed_at,
-            pushed_at=version.pushed_at,
-            checked_at=version.checked_at,
-            problem=version.problem,
-            source_reference=version.source_reference,
-            source_commit=version.source_commit,
-            source_url=(
-                source_link(tool.source["git_url"], version.source_commit)
-                if tool.source and version.source_commit
-                else None
-            ),
-            source_checked_at=version.source_checked_at,
-            source_problem=version.source_problem,
-            digest_history=[
-                DigestChangeOut(digest=c.digest, since=c.since, replaced_at=c.replaced_at)
-                for c in version.digest_history
-            ],
-            images=[ImageModel.of(image) for image in version.images],
-            files=[FileOut.of(tool, version, file) for file in version.files],
-            created_at=version.created_at,
-            updated_at=version.updated_at,
+        source_url = (
+            source_link(tool.source["git_url"], version.source_commit)
+            if tool.source and version.source_commit
+            else None
+        )
+        return cls.model_validate(
+            Overlay(
+                version,
+                is_default=tool.default_version_id == version.id,
+                source_url=source_url,
+                files=[FileOut.of(tool, version, file) for file in version.files],
+            )
         )
 
 
@@ -258,6 +235,8 @@ class VersionList(BaseModel):
 
 class ToolOut(BaseModel):
     """A tool as the caller may see it (maintainer-only fields left out for others)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     path: str
@@ -295,35 +274,26 @@ class ToolOut(BaseModel):
         registry = registry_of(catalog, tool)
         insider = can_change(tool, user) or (user is not None and user.is_admin)
         default = tool.default_version
-        return cls(
-            id=tool.id,
-            path=tool.path,
-            registry=registry.id,
-            registry_name=registry.name,
-            host=tool.host,
-            repository=tool.repository,
-            toolname=tool.toolname,
-            namespace=tool.namespace,
-            name=tool.name,
-            image=f"{tool.host}/{tool.repository}",
-            site_url=registry.site_url(tool.host, tool.repository),
-            private=tool.private,
-            published=tool.published,
-            description=tool.description,
-            descriptor_types=[kind for kind in tool.descriptor_types.split(",") if kind],
-            default_version=default.name if default and (insider or not default.hidden) else None,
-            versions=[version.name for version in visible_versions(tool, user)],
-            maintainers=[maintainer.user.username for maintainer in tool.maintainers],
-            maintainer_email=tool.maintainer_email if insider else None,
-            source=tool.source if insider or tool.source is None else _public_source(tool.source),
-            tag_pattern=tool.tag_pattern,
-            refreshed_at=tool.refreshed_at,
-            refresh_status=tool.refresh_status,
-            uses=tool.uses,
-            refresh_message=tool.refresh_message if insider else None,
-            created_at=tool.created_at,
-            updated_at=tool.updated_at,
-            published_at=tool.published_at,
+        return cls.model_validate(
+            Overlay(
+                tool,
+                registry=registry.id,
+                registry_name=registry.name,
+                image=f"{tool.host}/{tool.repository}",
+                site_url=registry.site_url(tool.host, tool.repository),
+                descriptor_types=[kind for kind in tool.descriptor_types.split(",") if kind],
+                default_version=(
+                    default.name if default and (insider or not default.hidden) else None
+                ),
+                versions=[version.name for version in visible_versions(tool, user)],
+                maintainers=[maintainer.user.username for maintainer in tool.maintainers],
+                # What only maintainers and admins see.
+                maintainer_email=tool.maintainer_email if insider else None,
+                source=(
+                    tool.source if insider or tool.source is None else _public_source(tool.source)
+                ),
+                refresh_message=tool.refresh_message if insider else None,
+            )
         )
 
 
