@@ -1,11 +1,17 @@
+"""A tool's versions, their images and files, by hand and as refresh and git sources write them."""
+
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from dockyard import db
+from dockyard.accounts import services as accounts
 from dockyard.accounts.models import User
 from dockyard.catalog import contents, services
 from dockyard.catalog.contents import ImageSpec
+from dockyard.catalog.models import Tool, ToolVersion
 from dockyard.errors import Conflict, InvalidInput, NotFound
 from tests.support.catalog import CATALOG, DIGEST, published, register
 from tests.support.descriptors import CWL
@@ -82,3 +88,37 @@ def test_bad_files_leave_the_stored_ones_alone(session: Session, ada: User) -> N
             session, ada, tool.id, "1.0", [("../x.cwl", "PRIMARY_DESCRIPTOR", "CWL", "")]
         )
     assert [f.path for f in tool.versions[0].files] == ["tool.cwl"]
+
+
+def test_versions_are_changed_in_one_unit_of_work_and_never_for_a_deleted_tool(
+    engine: Engine,
+) -> None:
+    sessions = db.make_sessionmaker(engine)
+    with db.unit_of_work(sessions) as setting_up:
+        ada = accounts.create_user(setting_up, username="ada", email="ada@example.org")
+        tool = register(setting_up, ada)
+        for name in ("1.0", "2.0", "3.0"):
+            contents.add_version(setting_up, ada, tool.id, name)
+        tool_id, path = tool.id, tool.path
+    given: list[tuple[str, list[str]]] = []
+
+    def describe(_session: Session, changed: Tool, versions: dict[str, ToolVersion]) -> None:
+        given.append((changed.path, sorted(versions)))
+        for version in versions.values():
+            version.description = "read again"
+
+    assert contents.change_versions(sessions, tool_id, describe, names=["1.0", "3.0", "9.9"])
+    assert given == [(path, ["1.0", "3.0"])]
+    with db.unit_of_work(sessions, write=False) as reading:
+        described = reading.scalars(
+            select(ToolVersion.name).where(ToolVersion.description == "read again")
+        ).all()
+    assert sorted(described) == ["1.0", "3.0"]
+
+    with db.unit_of_work(sessions) as deleting:
+        admin = accounts.create_user(
+            deleting, username="root", email="r@example.org", is_admin=True
+        )
+        services.delete_tool(deleting, admin, tool_id)
+    assert not contents.change_versions(sessions, tool_id, describe)
+    assert len(given) == 1

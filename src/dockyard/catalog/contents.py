@@ -3,18 +3,21 @@ refresh, and what the tool keeps for search from them. Services flush and never 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.interfaces import ORMOption
 
 from dockyard.accounts.models import User
 from dockyard.catalog import rules
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile, VersionImage
 from dockyard.catalog.services import changeable_tool, check_description, touch, visible_version
+from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
 from dockyard.errors import Conflict, InvalidInput, NotFound
 from dockyard.registries.reference import DIGEST_ALGORITHMS
@@ -206,3 +209,26 @@ def refresh_derived(tool: Tool) -> None:
         }
     )
     tool.descriptor_types = f",{','.join(kinds)}," if kinds else ""
+
+
+def change_versions(
+    sessions: sessionmaker[Session],
+    tool_id: int,
+    change: Callable[[Session, Tool, dict[str, ToolVersion]], None],
+    *,
+    names: Sequence[str] | None = None,
+    loads: Sequence[ORMOption] = (),
+) -> bool:
+    """Write what was read for a tool's versions (a refresh's tags, a git source's files): in
+    one unit of work, `change` gets the tool and its versions by name (only `names`, when
+    given, loaded with `loads`). False, with nothing written, when the tool was deleted
+    meanwhile."""
+    with unit_of_work(sessions) as session:
+        tool = session.get(Tool, tool_id)
+        if tool is None:
+            return False
+        statement = select(ToolVersion).where(ToolVersion.tool_id == tool_id).options(*loads)
+        if names is not None:
+            statement = statement.where(ToolVersion.name.in_(names))
+        change(session, tool, {version.name: version for version in session.scalars(statement)})
+    return True

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dockyard.catalog import contents
@@ -62,20 +61,8 @@ def _apply_tags(
         if replaces
         else []
     )
-    with unit_of_work(sessions) as session:
-        if session.get(Tool, snapshot.tool_id) is None:
-            return False
-        versions = {
-            version.name: version
-            for version in session.scalars(
-                select(ToolVersion)
-                .where(
-                    ToolVersion.tool_id == snapshot.tool_id,
-                    ToolVersion.name.in_([r.tag for r in batch]),
-                )
-                .options(*loads)
-            )
-        }
+
+    def change(session: Session, _tool: Tool, versions: dict[str, ToolVersion]) -> None:
         for result in batch:
             version = versions.get(result.tag)
             if version is None:
@@ -85,7 +72,9 @@ def _apply_tags(
                 if result.error is None:
                     report.added.append(result.tag)
             _apply_tag(version, result, report, pushed, now)
-    return True
+
+    tags = [result.tag for result in batch]
+    return contents.change_versions(sessions, snapshot.tool_id, change, names=tags, loads=loads)
 
 
 def _settle(

@@ -19,9 +19,9 @@ from typing import Any
 from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
-from dockyard.catalog import rules
+from dockyard.catalog import contents, rules
 from dockyard.catalog.contents import refresh_derived, store_files
-from dockyard.catalog.models import Tool
+from dockyard.catalog.models import Tool, ToolVersion
 from dockyard.catalog.rules import FileType
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
@@ -76,6 +76,7 @@ def collect(reader: GitReader, spec: SourceSpec, commit: str) -> list[File]:
 @dataclass
 class _Outcome:
     version_id: int
+    name: str
     reference: str
     commit: str | None = None
     files: list[rules.FileSpec] | None = None
@@ -105,7 +106,7 @@ class SourceSync:
             )
         except DockyardError as error:
             outcomes = [
-                _Outcome(vid, reference_for(spec, name), problem=error.message)
+                _Outcome(vid, name, reference_for(spec, name), problem=error.message)
                 for vid, name, _ in versions
             ]
         else:
@@ -113,7 +114,7 @@ class SourceSync:
                 reference = reference_for(spec, name)
                 outcomes.append(
                     await to_thread.run_sync(
-                        self._read, spec, refs, version_id, reference, stored, pins
+                        self._read, spec, refs, version_id, name, reference, stored, pins
                     )
                 )
         await to_thread.run_sync(_apply, sessions, tool_id, outcomes)
@@ -128,6 +129,7 @@ class SourceSync:
         spec: SourceSpec,
         refs: dict[str, str],
         version_id: int,
+        name: str,
         reference: str,
         stored: str | None,
         pins: list[str],
@@ -139,15 +141,15 @@ class SourceSync:
         )
         if remote is None:
             problem = f"the repository has no branch or tag {reference!r}"
-            return _Outcome(version_id, reference, problem=problem)
+            return _Outcome(version_id, name, reference, problem=problem)
         if remote == stored:
-            return _Outcome(version_id, reference, commit=remote)
+            return _Outcome(version_id, name, reference, commit=remote)
         try:
             commit = self.reader.fetch(spec.git_url, reference, pins=pins)
             files = rules.check_files(collect(self.reader, spec, commit))
         except DockyardError as error:
-            return _Outcome(version_id, reference, problem=error.message)
-        return _Outcome(version_id, reference, commit=commit, files=files)
+            return _Outcome(version_id, name, reference, problem=error.message)
+        return _Outcome(version_id, name, reference, commit=commit, files=files)
 
 
 def _plan(
@@ -169,15 +171,12 @@ def _plan(
 
 def _apply(sessions: sessionmaker[Session], tool_id: int, outcomes: list[_Outcome]) -> None:
     now: datetime = utcnow()
-    with unit_of_work(sessions) as session:
-        tool = session.get(Tool, tool_id)
-        if tool is None:
-            return
-        versions = {version.id: version for version in tool.versions}
+
+    def change(session: Session, tool: Tool, versions: dict[str, ToolVersion]) -> None:
         for outcome in outcomes:
-            version = versions.get(outcome.version_id)
-            if version is None:
-                continue
+            version = versions.get(outcome.name)
+            if version is None or version.id != outcome.version_id:
+                continue  # deleted (or deleted and added again) while git was read
             version.source_reference = outcome.reference
             version.source_checked_at = now
             version.source_problem = outcome.problem
@@ -185,3 +184,5 @@ def _apply(sessions: sessionmaker[Session], tool_id: int, outcomes: list[_Outcom
                 version.source_commit = outcome.commit
                 store_files(session, version, outcome.files)
         refresh_derived(tool)
+
+    contents.change_versions(sessions, tool_id, change)
