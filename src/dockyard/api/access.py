@@ -28,7 +28,6 @@ from dockyard.api.schemas.access import (
     RegistryRequestOut,
     RegistryResolutionIn,
     RegistryStep,
-    ToolRef,
 )
 from dockyard.context import AppContext
 from dockyard.http import (
@@ -213,14 +212,7 @@ def pull_instructions(
     """Login and pull commands for the caller (private tools: maintainers and granted users)."""
     found = pulls.pull_instructions(session, context.catalog, caller, tool_id, version)
     context.usage.add(found.tool.id)
-    return PullInstructionsOut(
-        tool=ToolRef(id=found.tool.id, path=found.tool.path),
-        access=found.access,
-        version=found.version,
-        digest=found.digest,
-        login=found.login,
-        pull=found.pull,
-    )
+    return PullInstructionsOut.model_validate(found)
 
 
 @router.get("/api/tools/{tool_id}/ecr-policy")
@@ -233,14 +225,7 @@ def ecr_policy(
 ) -> EcrPolicyOut:
     """The repository policy statement that lets `principal` pull (maintainers only)."""
     found = pulls.ecr_policy(session, catalog, user, tool_id, principal)
-    return EcrPolicyOut(
-        tool=ToolRef(id=found.tool.id, path=found.tool.path),
-        principal=found.principal,
-        registry_id=found.registry_id,
-        region=found.region,
-        statement=found.statement,
-        command=found.command,
-    )
+    return EcrPolicyOut.model_validate(found)
 
 
 @router.put("/api/tools/{tool_id}/grant-token", status_code=status.HTTP_204_NO_CONTENT)

@@ -159,6 +159,8 @@ class NotificationList(BaseModel):
 class PullInstructionsOut(BaseModel):
     """How the caller signs in and pulls the tool's image."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     tool: ToolRef
     access: str
     version: str | None
@@ -169,6 +171,8 @@ class PullInstructionsOut(BaseModel):
 
 class EcrPolicyOut(BaseModel):
     """The repository policy statement that lets one principal pull."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     tool: ToolRef
     principal: str
