@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+from dockyard.sources.git import GitReader
 
 ENV = {
     **os.environ,
@@ -167,3 +170,71 @@ def git_http(base: Path) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+WORKFLOW = """cwlVersion: v1.2
+class: Workflow
+inputs: []
+outputs: []
+requirements:
+  - $import: types/common.yml
+steps:
+  align:
+    run: tools/align.cwl
+    in: []
+    out: []
+"""
+
+
+ALIGN = """cwlVersion: v1.2
+class: CommandLineTool
+baseCommand: bwa
+inputs: []
+outputs: []
+hints:
+  sub:
+    run: ../tools/sub/index.cwl
+"""
+
+
+INDEX = (
+    "cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: [bwa, index]\ninputs: []\noutputs: []\n"
+)
+
+
+TYPES = "- name: Sample\n  type: record\n"
+
+
+WDL = 'version 1.0\nimport "tasks/align.wdl" as align\nworkflow main { call align.run }\n'
+
+
+WDL_TASK = 'version 1.0\nimport "../common/util.wdl"\ntask run { command <<< bwa >>> }\n'
+
+
+WDL_UTIL = "version 1.0\ntask util { command <<< true >>> }\n"
+
+
+DOCKERFILE = "FROM debian:12\nRUN apt-get update\n"
+
+
+def full_repo(path: Path) -> Repo:
+    repo = Repo(path)
+    repo.commit(
+        {
+            "Dockstore.cwl": WORKFLOW,
+            "tools/align.cwl": ALIGN,
+            "tools/sub/index.cwl": INDEX,
+            "types/common.yml": TYPES,
+            "Dockstore.wdl": WDL,
+            "tasks/align.wdl": WDL_TASK,
+            "common/util.wdl": WDL_UTIL,
+            "Dockerfile": DOCKERFILE,
+            "README.md": "not a descriptor",
+        }
+    )
+    repo.tag("1.0", annotated=True)
+    return repo
+
+
+def reader(tmp_path: Path, **options: Any) -> GitReader:
+    return GitReader(tmp_path / "cache", allow_file_urls=True, **options)
