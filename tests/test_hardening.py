@@ -1,11 +1,9 @@
-"""Input that used to end in a 500: each is now a clear 4xx, and nothing stored changes."""
+"""Faults a security and fault review found across the app: input that used to end in a 500,
+email links, private files, reads that wrote; each now a clear answer, nothing stored changes."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +13,10 @@ from sqlalchemy import Engine, event, select
 
 from dockyard import db
 from dockyard.access.models import OutboxEmail
-from dockyard.accounts.models import ApiToken, User
-from dockyard.app import create_app
+from dockyard.accounts.models import ApiToken
 from dockyard.errors import ConfigurationError
-from dockyard.settings import Settings, load_settings
-from tests.support.app import bearer
-
-MakeUser = Callable[..., tuple[User, str]]
+from dockyard.settings import load_settings
+from tests.support.app import MakeUser, bearer
 
 
 @pytest.mark.parametrize(
@@ -48,16 +43,6 @@ def test_a_huge_trs_limit_is_the_largest_page(client: TestClient) -> None:
     assert int(answer.headers["current_limit"]) <= 1000
 
 
-def test_a_lone_surrogate_in_json_is_a_4xx(client: TestClient, make_user: MakeUser) -> None:
-    _, token = make_user("ada")
-    answer = client.post(
-        "/api/tools",
-        content=b'{"image": "quay.io/ns/tool", "description": "\\ud800"}',
-        headers={**bearer(token), "Content-Type": "application/json"},
-    )
-    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text)
-
-
 def test_a_git_source_at_an_ipv6_literal_is_a_4xx_or_refused(
     client: TestClient, make_user: MakeUser
 ) -> None:
@@ -81,70 +66,6 @@ def test_a_git_source_at_an_ipv6_literal_is_a_4xx_or_refused(
 
 
 # --- one Host, the hosts dockyard answers for, links built from configuration only --------
-
-
-def raw_get(client: TestClient, path: str, hosts: list[bytes]) -> tuple[int, bytes]:
-    """A GET with exactly these Host headers, straight into the ASGI app."""
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path.partition("?")[0],
-        "raw_path": path.partition("?")[0].encode(),
-        "query_string": path.partition("?")[2].encode(),
-        "root_path": "",
-        "headers": [(b"host", host) for host in hosts],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
-    asyncio.run(client.app(scope, receive, send))  # type: ignore[arg-type]
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return status, body
-
-
-@pytest.fixture
-def published(client: TestClient, make_user: MakeUser) -> None:
-    _, ada = make_user("ada")
-    tool = client.post("/api/tools", json={"image": "quay.io/ns/hosted"}, headers=bearer(ada))
-    tid = tool.json()["id"]
-    client.post(f"/api/tools/{tid}/versions", json={"name": "1.0"}, headers=bearer(ada))
-    assert client.post(f"/api/tools/{tid}/publish", headers=bearer(ada)).status_code == 200
-
-
-def test_two_host_headers_are_refused_and_never_reach_the_cache(
-    client: TestClient, published: None
-) -> None:
-    status, body = raw_get(client, "/ga4gh/trs/v2/tools", [b"evil.example", b"testserver"])
-    assert status == 400 and b"one Host header" in body
-    status, body = raw_get(client, "/ga4gh/trs/v2/tools", [b"testserver"])
-    assert status == 200
-    assert b"evil.example" not in body
-    assert b"http://testserver/ga4gh/trs/v2/tools/" in body
-
-
-def test_with_a_base_url_only_its_hosts_are_answered(settings: Settings) -> None:
-    configured = settings.model_copy(
-        update={"base_url": "https://dockyard.example.org", "allowed_hosts": "internal:8000"}
-    )
-    with TestClient(create_app(configured), base_url="https://dockyard.example.org") as client:
-        assert client.get("/ga4gh/trs/v2/tools").status_code == 200
-        foreign = client.get("/ga4gh/trs/v2/tools", headers={"Host": "evil.example"})
-        assert foreign.status_code == 400
-        assert "DOCKYARD_ALLOWED_HOSTS" in foreign.json()["error"]["message"]
-        assert client.get("/api/tools", headers={"Host": "internal:8000"}).status_code == 200
-        # Load balancers probe by address.
-        assert client.get("/healthz", headers={"Host": "10.0.0.7:8000"}).status_code == 200
 
 
 def test_access_request_emails_never_link_to_the_requests_host(
@@ -216,71 +137,9 @@ def test_a_token_authenticated_read_writes_nothing_and_the_use_is_kept_for_later
     assert used is not None
 
 
-def test_the_access_log_never_shows_a_webhook_secret(client: TestClient) -> None:
-    record = logging.LogRecord(
-        "uvicorn.access",
-        logging.INFO,
-        __file__,
-        1,
-        '%s - "%s %s HTTP/%s" %d',
-        ("127.0.0.1:5000", "POST", "/api/webhooks/tools/3?token=s3cr3t-hook&x=1", "1.1", 202),
-        None,
-    )
-    for handler_filter in logging.getLogger("uvicorn.access").filters:
-        assert not isinstance(handler_filter, logging.Filter) or handler_filter.filter(record)
-    line = record.getMessage()
-    assert "s3cr3t-hook" not in line
-    assert "token=[redacted]&x=1" in line
-
-
 # --- browser defences --------------------------------------------------------------------
-
-
-def test_every_answer_carries_the_browser_defences(
-    client: TestClient, published: None, make_user: MakeUser
-) -> None:
-    _, token = make_user("ada2")
-    page = client.get("/")
-    api = client.get("/api/tools", headers=bearer(token))
-    trs = client.get("/ga4gh/trs/v2/tools")
-    missing = client.get("/no/such/page")
-    for answer in (page, api, trs, missing):
-        assert answer.headers["x-content-type-options"] == "nosniff"
-        assert answer.headers["x-frame-options"] == "DENY"
-        assert answer.headers["referrer-policy"] == "same-origin"
-        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
-    assert "script-src 'self'" in page.headers["content-security-policy"]
-    assert "unsafe-inline" not in page.headers["content-security-policy"]
-    assert "unsafe-eval" not in page.headers["content-security-policy"]
-    assert "sandbox" in api.headers["content-security-policy"]
-    assert '"allowEval": false' in page.text
-    assert "strict-transport-security" not in page.headers  # plain HTTP here
-
-
-def test_under_https_browsers_are_told_to_keep_to_it(settings: Settings) -> None:
-    with TestClient(create_app(settings), base_url="https://testserver") as client:
-        answer = client.get("/")
-    assert answer.headers["strict-transport-security"].startswith("max-age=")
 
 
 def test_a_notice_in_the_address_is_never_shown(client: TestClient) -> None:
     page = client.get("/?notice=Your+account+is+suspended.+Call+555-0100")
     assert "Call 555-0100" not in page.text
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "body"),
-    [
-        ("GET", "/api/registry-requests?status=%00x", None),
-        ("GET", "/api/tools?q=a%00b", None),
-        ("POST", "/api/tools", b'{"image": "quay.io/ns/nul", "description": "a\\u0000b"}'),
-    ],
-)
-def test_nul_in_text_is_a_4xx(
-    client: TestClient, make_user: MakeUser, method: str, path: str, body: bytes | None
-) -> None:
-    _, token = make_user("ada")
-    headers = {**bearer(token), "Content-Type": "application/json"}
-    answer = client.request(method, path, content=body, headers=headers)
-    assert answer.status_code == 422, answer.text
-    assert "NUL" in answer.json()["error"]["message"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -14,12 +14,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
-from dockyard.accounts.models import User
 from dockyard.settings import Settings
-from tests.support.app import TEST_SECRET_KEY, bearer, serving
+from tests.support.app import TEST_SECRET_KEY, MakeUser, bearer, serving
 from tests.support.network import free_port
-
-MakeUser = Callable[..., tuple[User, str]]
 
 
 class Inbox:

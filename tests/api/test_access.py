@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -14,11 +14,9 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 
 from dockyard.access.grants import Granter
-from dockyard.accounts.models import User
 from dockyard.registries.credentials import SecretBox
-from tests.support.app import TEST_SECRET_KEY, bearer
+from tests.support.app import TEST_SECRET_KEY, MakeUser, bearer
 
-MakeUser = Callable[..., tuple[User, str]]
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 OTHER_STATEMENT = {
     "Sid": "CiPush",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -12,11 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from dockyard import db
-from dockyard.accounts.models import User
 from dockyard.catalog.models import Tool
-from tests.support.app import bearer
+from tests.support.app import MakeUser, bearer
 
-MakeUser = Callable[..., tuple[User, str]]
 ECR = "312767926603.dkr.ecr.us-west-2.amazonaws.com"
 CWL_FILE = {
     "path": "tool.cwl",

@@ -9,11 +9,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
-from dockyard.accounts.models import User
 from dockyard.cli import main
+from tests.support.app import MakeUser
 from tests.support.cli import error, ok
-
-MakeUser = Callable[..., tuple[User, str]]
 
 
 @pytest.fixture

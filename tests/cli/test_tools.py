@@ -11,12 +11,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
-from dockyard.accounts.models import User
 from dockyard.cli import main
+from tests.support.app import MakeUser
 from tests.support.cli import error, ok
 from tests.support.registry import LocalRegistry
 
-MakeUser = Callable[..., tuple[User, str]]
 ECR = "312767926603.dkr.ecr.us-west-2.amazonaws.com"
 
 

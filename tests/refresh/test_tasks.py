@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -15,7 +14,6 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
 from dockyard import db
-from dockyard.accounts.models import User
 from dockyard.catalog.models import Tool
 from dockyard.db.types import utcnow
 from dockyard.refresh.locks import AdvisoryLocks, ProcessLocks, RefreshInProgress
@@ -23,13 +21,11 @@ from dockyard.refresh.models import RefreshRun
 from dockyard.refresh.services import due_tool_ids, reclaim_runs
 from dockyard.refresh.tasks import mark_due, run_embedded_scheduler
 from dockyard.settings import Settings
-from tests.support.app import TEST_SECRET_KEY, bearer
+from tests.support.app import TEST_SECRET_KEY, MakeUser, bearer
 from tests.support.catalog import CATALOG
 from tests.support.raw_server import HangUpServer
 from tests.support.refresh import Host, proxy, refresh, register, unique
 from tests.support.registry import LocalRegistry
-
-MakeUser = Callable[..., tuple[User, str]]
 
 
 def tool_state(engine: Engine, tool_id: int) -> Tool:

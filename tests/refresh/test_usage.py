@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,12 +10,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
 from dockyard import db
-from dockyard.accounts.models import User
 from dockyard.catalog.models import Tool
 from dockyard.refresh.usage import UsageCounter
-from tests.support.app import bearer
+from tests.support.app import MakeUser, bearer
 
-MakeUser = Callable[..., tuple[User, str]]
 CWL = {
     "path": "t.cwl",
     "file_type": "PRIMARY_DESCRIPTOR",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from dockyard.accounts.models import User
 from dockyard.egress import HostGuard
 from dockyard.sources.git import SourceError
 from dockyard.sources.rules import parse_source
 from dockyard.sources.services import SourceSync, collect
-from tests.support.app import bearer
+from tests.support.app import MakeUser, bearer
 from tests.support.git_repos import (
     ALIGN,
     DOCKERFILE,
@@ -29,9 +28,6 @@ from tests.support.git_repos import (
     reader,
 )
 from tests.support.registry import LocalRegistry
-
-MakeUser = Callable[..., tuple[User, str]]
-
 
 # --- settings and pure rules -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import pytest
 import uvicorn
 
+from dockyard.accounts.models import User
 from dockyard.app import create_app
 from dockyard.settings import Settings
 
@@ -47,3 +48,7 @@ def serving(settings: Settings | Callable[[str], Settings]) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         listener.close()
+
+
+#: The `make_user` fixture: a new user and an API token of theirs.
+MakeUser = Callable[..., tuple[User, str]]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,12 +14,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from dockyard.accounts.models import User
-from tests.support.app import bearer
+from tests.support.app import MakeUser, bearer
 from tests.support.descriptors import FILES
 from tests.support.queries import statements_during
 
-MakeUser = Callable[..., tuple[User, str]]
 SPEC = yaml.safe_load((Path(__file__).parent / "trs-openapi-2.0.1.yaml").read_text())
 DIGEST = "sha256:" + "c" * 64
 

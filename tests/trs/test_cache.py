@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,9 +15,8 @@ from dockyard.accounts.models import User
 from dockyard.catalog.models import CatalogState, Tool, ToolVersion
 from dockyard.trs.cache import Message, TrsCache
 from dockyard.web.security import SESSION_COOKIE
-from tests.support.app import bearer
+from tests.support.app import MakeUser, bearer
 
-MakeUser = Callable[..., tuple[User, str]]
 TOOL = "/ga4gh/trs/v2/tools/quay.io%2Fns%2Fcached"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -17,11 +17,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, expect, sync_playwright
 from pydantic import SecretStr
 
-from dockyard.accounts.models import User
 from dockyard.settings import Settings
-from tests.support.app import TEST_SECRET_KEY, serving
+from tests.support.app import TEST_SECRET_KEY, MakeUser, serving
 
-MakeUser = Callable[..., tuple[User, str]]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 PASSWORD = "correct horse battery"

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from dockyard.accounts.models import User
 from dockyard.app import create_app
 from dockyard.settings import Settings
-from tests.support.app import bearer
+from tests.support.app import MakeUser, bearer
 
-MakeUser = Callable[..., tuple[User, str]]
 PASSWORD = "correct horse battery"
 
 
