@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dockyard.sources.rules",),
     ("dockyard.catalog",),
     ("dockyard.sources",),
+    ("dockyard.workflows",),
     ("dockyard.refresh", "dockyard.access"),
     ("dockyard.models", "dockyard.db.migrations"),
     ("dockyard.context",),
@@ -181,5 +182,5 @@ def test_the_checks_catch_what_the_tree_once_had() -> None:
 
 
 def test_a_module_outside_the_layers_is_named() -> None:
-    with pytest.raises(AssertionError, match=r"dockyard\.workflows\.models has no place"):
-        place("dockyard.workflows.models")
+    with pytest.raises(AssertionError, match=r"dockyard\.pipelines\.models has no place"):
+        place("dockyard.pipelines.models")

@@ -1,0 +1,1 @@
+"""Workflows from git (CWL, WDL, Nextflow, Snakemake, Galaxy) and the container images they run."""
