@@ -11,6 +11,7 @@ import pytest
 from dockyard.errors import InvalidInput
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
 from dockyard.workflows.cwl import read_images
+from tests.support.workflows import repository
 
 CATALOG = Catalog(BUILTIN_REGISTRIES)
 
@@ -93,14 +94,6 @@ PACKED = """\
   ]
 }
 """
-
-
-def repository(root: Path, files: dict[str, str]) -> Path:
-    for path, text in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    return root
 
 
 def test_every_step_s_image_is_found_with_its_file_and_line(tmp_path: Path) -> None:

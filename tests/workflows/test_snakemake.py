@@ -12,6 +12,7 @@ import pytest
 from dockyard.errors import InvalidInput
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
 from dockyard.workflows.snakemake import read_images
+from tests.support.workflows import repository
 
 CATALOG = Catalog(BUILTIN_REGISTRIES)
 
@@ -42,14 +43,6 @@ rule multiqc:
     container: "docker://quay.io/biocontainers/multiqc:" + "1.21--pyhdfd78af_0"
     shell: "multiqc ."
 """
-
-
-def repository(root: Path, files: dict[str, str]) -> Path:
-    for path, text in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    return root
 
 
 def test_global_and_rule_containers_are_found_with_their_lines(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from dockyard.errors import InvalidInput
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
 from dockyard.workflows.wdl import read_images
+from tests.support.workflows import repository
 
 CATALOG = Catalog(BUILTIN_REGISTRIES)
 
@@ -76,14 +77,6 @@ task util {
   }
 }
 """
-
-
-def repository(root: Path, files: dict[str, str]) -> Path:
-    for path, text in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    return root
 
 
 def test_each_task_s_image_is_evaluated_where_constants_allow_and_listed_where_not(

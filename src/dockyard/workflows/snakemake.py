@@ -32,6 +32,7 @@ from snakefmt.parser.parser import Parser, Snakefile
 from dockyard.errors import InvalidInput
 from dockyard.registries.catalog import Catalog
 from dockyard.workflows.images import FoundImage, found, unevaluable
+from dockyard.workflows.repository import inside
 
 MAX_FILES = 200
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -137,11 +138,7 @@ def read_images(root: Path, primary: str, catalog: Catalog) -> SnakemakeReading:
 
 
 def _inside(base: Path, directory: Path, relative: str, written: str) -> Path:
-    if "://" in relative:
-        raise InvalidInput(f"include {written!r} is not a file of the repository")
-    path = (directory / relative).resolve()
-    if not path.is_relative_to(base):
-        raise InvalidInput(f"include {written!r} is outside the repository")
+    path = inside(base, directory, relative, "include")
     if not path.is_file():
         raise InvalidInput(f"the repository has no file {written}")
     if path.stat().st_size > MAX_FILE_BYTES:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from WDL import Env, Expr, Tree, Value
 from dockyard.errors import InvalidInput
 from dockyard.registries.catalog import Catalog
 from dockyard.workflows.images import FoundImage, found, unevaluable
+from dockyard.workflows.repository import inside
 
 #: The most documents one workflow may import, directly or not.
 MAX_DOCUMENTS = 200
@@ -53,12 +54,8 @@ def read_images(root: Path, primary: str, catalog: Catalog) -> WdlReading:
     async def read_source(
         uri: str, _path: list[str], importer: Tree.Document | None
     ) -> Tree.ReadSourceResult:
-        if "://" in uri:
-            raise InvalidInput(f"import {uri!r} is not a file of the repository")
         directory = Path(importer.pos.abspath).parent if importer is not None else base
-        path = (directory / uri).resolve()
-        if not path.is_relative_to(base):
-            raise InvalidInput(f"import {uri!r} is outside the repository")
+        path = inside(base, directory, uri, "import")
         if len(read) >= MAX_DOCUMENTS:
             raise InvalidInput(f"the workflow imports more than {MAX_DOCUMENTS} documents")
         if not path.is_file():
@@ -84,9 +81,11 @@ def read_images(root: Path, primary: str, catalog: Catalog) -> WdlReading:
         file = _relative(Path(doc.pos.abspath), base)
         stdlib = WDL.StdLib.Base(doc.effective_wdl_version)
         for task in doc.tasks:
-            for key in RUNTIME_KEYS:
-                if key in task.runtime:
-                    images.extend(_images(task, task.runtime[key], file, stdlib, catalog))
+            keys = [key for key in RUNTIME_KEYS if key in task.runtime]
+            if keys:
+                constants = _constants(task, stdlib)
+            for key in keys:
+                images.extend(_images(task, task.runtime[key], file, stdlib, constants, catalog))
     return WdlReading(images=images, files=sorted({_relative(path, base) for path in read}))
 
 
@@ -107,10 +106,15 @@ def _documents(document: Tree.Document) -> Iterator[Tree.Document]:
 
 
 def _images(
-    task: Tree.Task, expression: Expr.Base, file: str, stdlib: Any, catalog: Catalog
+    task: Tree.Task,
+    expression: Expr.Base,
+    file: str,
+    stdlib: Any,
+    constants: tuple[dict[str, Value.Base], set[str]],
+    catalog: Catalog,
 ) -> Iterator[FoundImage]:
     items = expression.items if isinstance(expression, Expr.Array) else [expression]
-    known, defaulted = _constants(task, stdlib)
+    known, defaulted = constants
     for item in items:
         line = item.pos.line
         names = _names(item)
@@ -135,7 +139,7 @@ def _images(
                 + ", ".join(f"`{name}`" for name in uses_defaults)
                 + f" (task {task.name}): a run may pass another image"
             )
-            image = FoundImage(**{**image.__dict__, "problems": (*image.problems, note)})
+            image = replace(image, problems=(*image.problems, note))
         yield image
 
 
