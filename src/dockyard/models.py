@@ -20,6 +20,13 @@ from dockyard.catalog.models import (
     VersionImage,
 )
 from dockyard.refresh.models import RefreshRun
+from dockyard.workflows.models import (
+    Workflow,
+    WorkflowFile,
+    WorkflowImage,
+    WorkflowMaintainer,
+    WorkflowVersion,
+)
 
 __all__ = [
     "AccessEvent",
@@ -41,4 +48,9 @@ __all__ = [
     "VersionFile",
     "VersionImage",
     "WebSession",
+    "Workflow",
+    "WorkflowFile",
+    "WorkflowImage",
+    "WorkflowMaintainer",
+    "WorkflowVersion",
 ]

@@ -36,7 +36,12 @@ from dockyard.db import Base
 from dockyard.db.types import UTCDateTime, utcnow
 
 
-class Tool(Base):
+class ShownInCatalog:
+    """A model whose rows published answers show: changing one bumps the catalog generation
+    (the TRS cache compares it). Other packages' models (workflows) mix it in."""
+
+
+class Tool(ShownInCatalog, Base):
     """An image in a registry, registered by its maintainers; `path` is its TRS id."""
 
     __tablename__ = "tools"
@@ -106,7 +111,7 @@ class Tool(Base):
         return user is not None and any(m.user_id == user.id for m in self.maintainers)
 
 
-class ToolMaintainer(Base):
+class ToolMaintainer(ShownInCatalog, Base):
     """A user who may change a tool; the first one is the user who registered it."""
 
     __tablename__ = "tool_maintainers"
@@ -122,7 +127,7 @@ class ToolMaintainer(Base):
     __table_args__ = (UniqueConstraint("tool_id", "user_id"),)
 
 
-class ToolVersion(Base):
+class ToolVersion(ShownInCatalog, Base):
     """One tag of the tool's image, with its images and files."""
 
     __tablename__ = "tool_versions"
@@ -207,7 +212,7 @@ class ToolCredential(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class VersionImage(Base):
+class VersionImage(ShownInCatalog, Base):
     """One platform's image behind a version's tag."""
 
     __tablename__ = "version_images"
@@ -226,7 +231,7 @@ class VersionImage(Base):
     version: Mapped[ToolVersion] = relationship(back_populates="images")
 
 
-class VersionFile(Base):
+class VersionFile(ShownInCatalog, Base):
     """A descriptor, test parameter file, Dockerfile or other file of a version."""
 
     __tablename__ = "version_files"
@@ -274,9 +279,11 @@ _UNSHOWN = frozenset(
         "email",
         "password_hash",
         "is_active",
+        "resolved_at",
+        "webhook_secret",
     }
 )
-_SHOWN_CLASSES = (Tool, ToolMaintainer, ToolVersion, VersionImage, VersionFile, User)
+_SHOWN_CLASSES = (ShownInCatalog, User)
 _BUMPED = "dockyard.catalog_bumped"
 
 

@@ -319,8 +319,7 @@ class Refresher:
                 )
 
     def _next_refresh(self, now: datetime) -> datetime:
-        spread = self.interval * JITTER
-        return now + timedelta(seconds=self.interval + random.uniform(-spread, spread))  # noqa: S311
+        return next_refresh(now, self.interval)
 
     def _finish_run(self, run_id: int, report: RefreshReport) -> None:
         with unit_of_work(self.sessions) as session:
@@ -338,6 +337,12 @@ class Refresher:
                     "message": report.message,
                     "requests": report.requests,
                 }
+
+
+def next_refresh(now: datetime, interval: int) -> datetime:
+    """When a scheduled refresh comes next: `interval` seconds on, give or take the jitter."""
+    spread = interval * JITTER
+    return now + timedelta(seconds=interval + random.uniform(-spread, spread))  # noqa: S311
 
 
 def reclaim_runs(sessions: sessionmaker[Session], older_than: timedelta) -> int:

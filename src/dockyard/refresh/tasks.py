@@ -29,12 +29,14 @@ from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
 from dockyard.egress import HostGuard
 from dockyard.errors import DockyardError, NotFound
-from dockyard.refresh.locks import RefreshInProgress, locks_for
+from dockyard.refresh.locks import WORKFLOW_LOCK_SPACE, RefreshInProgress, locks_for
 from dockyard.refresh.services import DUE_HOLD, Refresher, due_tool_ids, reclaim_runs
+from dockyard.refresh.workflows import WorkflowRefresher
 from dockyard.registries.catalog import Catalog, Source
 from dockyard.registries.credentials import CredentialResolver, secret_box
 from dockyard.registries.oci import RegistryClient
 from dockyard.settings import Settings, libpq_conninfo
+from dockyard.sources.git import GitReader
 from dockyard.sources.services import SourceSync
 
 log = logging.getLogger("dockyard.refresh")
@@ -61,14 +63,23 @@ def operator_host_check(catalog: Catalog, *, allow_private: bool) -> HostGuard:
 
 
 @asynccontextmanager
+async def _registry_client(
+    settings: Settings, catalog: Catalog
+) -> AsyncIterator[tuple[RegistryClient, CredentialResolver]]:
+    """A registry client that trusts the operator's registries, and the credentials to use."""
+    guard = operator_host_check(catalog, allow_private=settings.allow_private_network_registries)
+    resolver = CredentialResolver(environ=settings.environ, box=secret_box(settings))
+    async with RegistryClient(guard=guard) as client:
+        yield client, resolver
+
+
+@asynccontextmanager
 async def open_refresher(
     settings: Settings, sessions: sessionmaker[Session], catalog: Catalog
 ) -> AsyncIterator[Refresher]:
     """A refresher with its own registry client, closed when the block ends."""
     engine: Engine = sessions.kw["bind"]
-    guard = operator_host_check(catalog, allow_private=settings.allow_private_network_registries)
-    resolver = CredentialResolver(environ=settings.environ, box=secret_box(settings))
-    async with RegistryClient(guard=guard) as client:
+    async with _registry_client(settings, catalog) as (client, resolver):
         yield Refresher(
             sessions=sessions,
             catalog=catalog,
@@ -81,6 +92,26 @@ async def open_refresher(
                 settings.data_dir / "git-cache",
                 allow_private=settings.allow_private_network_registries,
             ),
+        )
+
+
+@asynccontextmanager
+async def open_workflow_refresher(
+    settings: Settings, sessions: sessionmaker[Session], catalog: Catalog
+) -> AsyncIterator[WorkflowRefresher]:
+    """A workflow refresher with its own registry client, closed when the block ends."""
+    engine: Engine = sessions.kw["bind"]
+    allow_private = settings.allow_private_network_registries
+    async with _registry_client(settings, catalog) as (client, resolver):
+        yield WorkflowRefresher(
+            sessions=sessions,
+            catalog=catalog,
+            client=client,
+            credentials=resolver,
+            reader=GitReader(settings.data_dir / "git-cache", allow_file_urls=allow_private),
+            guard=HostGuard(allow_private=allow_private),
+            locks=locks_for(engine, WORKFLOW_LOCK_SPACE),
+            interval=settings.refresh_interval,
         )
 
 

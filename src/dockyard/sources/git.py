@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,8 @@ FETCH_TIMEOUT = 60.0
 MAX_FETCH_BYTES = 64 * 1024 * 1024
 MAX_TREE_ENTRIES = 10_000
 MAX_FILE_BYTES = 1024 * 1024
+#: What `export` writes out of one commit, at most (files past MAX_FILE_BYTES are left out).
+MAX_EXPORT_BYTES = 128 * 1024 * 1024
 #: Git's own output is read only this far (a hostile server cannot flood memory).
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 SCHEMES = frozenset({"https", "http", "git", "ssh", "file"})
@@ -106,6 +109,16 @@ class GitReader:
                 refs.setdefault(name, sha)
         return refs
 
+    def default_branch(self, url: str, *, pins: Sequence[str] = ()) -> str | None:
+        """The branch the repository's HEAD names (`main`, `master`), or None if it names none."""
+        output = self._git(
+            None, "ls-remote", "--symref", "--", url, "HEAD", what=url, pins=_pinned(url, pins)
+        )
+        for line in output.splitlines():
+            if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+                return line[len("ref: refs/heads/") : -len("\tHEAD")]
+        return None
+
     def fetch(self, url: str, reference: str, *, pins: Sequence[str] = ()) -> str:
         """Fetch `reference` (branch, tag or commit) shallowly; the commit's id. `pins` as
         for `remote_refs`."""
@@ -153,6 +166,40 @@ class GitReader:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise SourceError(f"{path} is not UTF-8 text") from None
+
+    def export(self, url: str, commit: str, directory: Path) -> list[str]:
+        """Write the fetched commit's regular files into `directory` (for parsers that read
+        files); the paths left out: symlinks, submodules, files past MAX_FILE_BYTES.
+
+        The tree is read from git's own archive (never a checkout), and only regular files
+        inside `directory` are written: tar's `data` filter refuses anything else.
+        """
+        self.tree(url, commit)  # refuses trees with too many entries before anything is written
+        command = self._command(self._repository(url), "archive", "--format=tar", commit)
+        left_out: list[str] = []
+        written = 0
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self._env()
+        ) as process:
+            assert process.stdout is not None
+            with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
+                for member in archive:
+                    if member.isdir():
+                        continue
+                    if not member.isfile() or member.size > MAX_FILE_BYTES:
+                        left_out.append(member.name)
+                        continue
+                    written += member.size
+                    if written > MAX_EXPORT_BYTES:
+                        process.kill()
+                        raise SourceError(
+                            f"{url} at {commit[:12]} holds more than "
+                            f"{MAX_EXPORT_BYTES // (1024 * 1024)} MiB of files"
+                        )
+                    archive.extract(member, directory, filter="data")
+        if process.returncode != 0:
+            raise SourceError(f"{url}: commit {commit[:12]} could not be read")
+        return left_out
 
     # --- plumbing -----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urlsplit
 
 from cwl_utils.parser import LoadingOptions, load_document_by_uri
+from ruamel.yaml.error import YAMLError
 from schema_salad.exceptions import SchemaSaladException
 from schema_salad.fetcher import DefaultFetcher
 from schema_salad.utils import yaml_no_ts
@@ -124,7 +125,7 @@ def _load(uri: str, fetcher: RepositoryFetcher) -> Any:
         return load_document_by_uri(uri, loadingOptions=LoadingOptions(fetcher=fetcher))
     except OutsideRepository:
         raise
-    except (SchemaSaladException, ValueError) as error:
+    except (SchemaSaladException, ValueError, YAMLError) as error:
         text = str(error).strip()
         reason = text.splitlines()[-1].strip() if text else type(error).__name__
         where = fetcher.relative(fetcher.path_of(urldefrag(uri)[0]))

@@ -1,0 +1,290 @@
+"""Workflows through the REST API: registered from git (explicitly or from `.dockstore.yml`),
+each branch and tag a version, images resolved in a real registry, a moved tag flagged on an
+unfrozen version and left alone on a frozen one, the pinned bundle, bad input per version."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.support.app import MakeUser, bearer
+from tests.support.git_repos import Repo
+from tests.support.registry import LocalRegistry
+
+WORKFLOW = """\
+cwlVersion: v1.2
+class: Workflow
+inputs:
+  message: string
+outputs:
+  out:
+    type: File
+    outputSource: echo/out
+steps:
+  echo:
+    run: tools/echo.cwl
+    in:
+      message: message
+    out: [out]
+"""
+
+ECHO = """\
+cwlVersion: v1.2
+class: CommandLineTool
+requirements:
+  DockerRequirement:
+    dockerPull: {image}
+baseCommand: echo
+inputs:
+  message:
+    type: string
+    inputBinding:
+      position: 1
+outputs:
+  out:
+    type: stdout
+stdout: out.txt
+"""
+
+DOCKSTORE_YML = """\
+version: 1.2
+workflows:
+  - name: align
+    subclass: cwl
+    primaryDescriptorPath: /workflow.cwl
+    testParameterFiles:
+      - /test.json
+    authors:
+      - name: Ada Lovelace
+        orcid: 0000-0002-1825-0097
+  - name: count
+    subclass: WDL
+    primaryDescriptorPath: /count.wdl
+    filters:
+      branches: [main]
+"""
+
+COUNT = """\
+version 1.0
+task count {
+  input { File f }
+  command <<< wc -l ~{f} >>>
+  output { Int n = read_int(stdout()) }
+  runtime { docker: "ubuntu:22.04" }
+}
+workflow counting {
+  input { File f }
+  call count { input: f = f }
+}
+"""
+
+
+def _pushed(registry: LocalRegistry, salt: str = "") -> tuple[str, str, str]:
+    """A new repository with tag 1.0 in the registry: (repository, image, digest)."""
+    repository = f"lab/echo-{uuid.uuid4().hex[:8]}"
+    digest = registry.push_image(repository, "1.0", salt=salt or repository)
+    return repository, f"{registry.host}/{repository}:1.0", digest
+
+
+def _cwl_repo(path: Path, image: str) -> Repo:
+    repo = Repo(path)
+    repo.commit({"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image=image)})
+    repo.tag("v1")
+    return repo
+
+
+def _register(client: TestClient, token: str, **body: Any) -> dict[str, Any]:
+    answer = client.post("/api/workflows", json=body, headers=bearer(token))
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def _version(client: TestClient, token: str, workflow_id: int, name: str) -> dict[str, Any]:
+    answer = client.get(f"/api/workflows/{workflow_id}/versions/{name}", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_a_cwl_workflow_registers_with_each_branch_and_tag_and_its_image_resolved(
+    client: TestClient, make_user: MakeUser, tmp_path: Path, open_registry: LocalRegistry
+) -> None:
+    _, image, digest = _pushed(open_registry)
+    repo = _cwl_repo(tmp_path / "lab" / "echo", image)
+    _, ada = make_user("ada")
+
+    registered = _register(
+        client,
+        ada,
+        git_url=repo.url,
+        descriptor_type="cwl",
+        primary_descriptor_path="/workflow.cwl",
+    )
+
+    (workflow,) = registered["items"]
+    assert workflow["path"] == "localhost/lab/echo"
+    assert workflow["trs_id"] == "#workflow/localhost/lab/echo"
+    assert workflow["descriptor_type"] == "CWL"
+    assert workflow["versions"] == ["main", "v1"]
+    assert workflow["published"] is False
+    version = _version(client, ada, workflow["id"], "main")
+    assert version["commit"] == repo.git("rev-parse", "HEAD")
+    assert {f["path"]: f["file_type"] for f in version["files"]} == {
+        "workflow.cwl": "PRIMARY_DESCRIPTOR",
+        "tools/echo.cwl": "SECONDARY_DESCRIPTOR",
+    }
+    (found,) = version["images"]
+    assert found["reference"] == image
+    assert found["image"] == image
+    assert (found["file"], found["line"]) == ("/tools/echo.cwl", 5)
+    assert found["digest"] == digest
+    assert found["platforms"] == ["linux/amd64"]
+    assert found["size"] and found["size"] > 0
+    assert found["private"] is False
+    assert found["problems"] == [f"dockyard does not know the registry {open_registry.host}"]
+
+
+def test_a_moved_tag_is_flagged_on_an_unfrozen_version_and_left_alone_on_a_frozen_one(
+    client: TestClient, make_user: MakeUser, tmp_path: Path, open_registry: LocalRegistry
+) -> None:
+    repository, image, first = _pushed(open_registry)
+    repo = _cwl_repo(tmp_path / "lab" / "moving", image)
+    _, ada = make_user("ada")
+    (workflow,) = _register(
+        client,
+        ada,
+        git_url=repo.url,
+        descriptor_type="CWL",
+        primary_descriptor_path="/workflow.cwl",
+    )["items"]
+    wid = workflow["id"]
+    frozen = client.post(f"/api/workflows/{wid}/versions/v1/freeze", headers=bearer(ada))
+    assert frozen.status_code == 200, frozen.text
+    assert frozen.json()["frozen"] is True
+    files_before = {f["path"]: f["sha256"] for f in frozen.json()["files"]}
+
+    moved = open_registry.push_image(repository, "1.0", salt="moved")
+    repo.git("checkout", "--quiet", "-b", "side")
+    repo.commit({"workflow.cwl": WORKFLOW + "doc: changed after the freeze\n"})
+    repo.git("tag", "--force", "v1")  # the frozen version's tag now names another commit
+    repo.git("checkout", "--quiet", "main")
+    report = client.post(f"/api/workflows/{wid}/refresh", headers=bearer(ada)).json()
+
+    assert report["status"] == "ok"
+    assert report["frozen"] == ["v1"]
+    main = _version(client, ada, wid, "main")
+    assert main["images"][0]["digest"] == moved
+    assert any(
+        f"pointed to {first} and points to {moved}" in p for p in main["images"][0]["problems"]
+    )
+    v1 = _version(client, ada, wid, "v1")
+    assert v1["images"][0]["digest"] == first
+    assert not any("moved" in p for p in v1["images"][0]["problems"])
+    assert {f["path"]: f["sha256"] for f in v1["files"]} == files_before
+
+
+def test_a_frozen_versions_pinned_bundle_carries_the_registrys_digests(
+    client: TestClient, make_user: MakeUser, tmp_path: Path, open_registry: LocalRegistry
+) -> None:
+    _, image, digest = _pushed(open_registry)
+    repo = _cwl_repo(tmp_path / "lab" / "pinned", image)
+    _, ada = make_user("ada")
+    (workflow,) = _register(
+        client,
+        ada,
+        git_url=repo.url,
+        descriptor_type="CWL",
+        primary_descriptor_path="/workflow.cwl",
+    )["items"]
+    wid = workflow["id"]
+    unfrozen = client.get(f"/api/workflows/{wid}/versions/v1/pinned", headers=bearer(ada))
+    assert unfrozen.status_code == 409
+    assert "freeze it first" in unfrozen.json()["error"]["message"]
+    client.post(f"/api/workflows/{wid}/versions/v1/freeze", headers=bearer(ada))
+
+    bundle = client.get(f"/api/workflows/{wid}/versions/v1/pinned", headers=bearer(ada))
+
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(bundle.content))
+    assert sorted(archive.namelist()) == ["dockyard-pins.json", "tools/echo.cwl", "workflow.cwl"]
+    assert f"dockerPull: {image}@{digest}\n" in archive.read("tools/echo.cwl").decode()
+    pins = json.loads(archive.read("dockyard-pins.json"))
+    assert pins["version"] == "v1" and pins["commit"] == repo.git("rev-parse", "v1^{commit}")
+    assert [(p["file"], p["line"], p["pinned"], p["digest"]) for p in pins["images"]] == [
+        ("/tools/echo.cwl", 5, True, digest)
+    ]
+    primary = client.get(f"/api/workflows/{wid}/versions/v1/pinned/descriptor", headers=bearer(ada))
+    assert primary.text == WORKFLOW
+
+
+def test_dockstore_yml_with_two_workflows_registers_both(
+    client: TestClient, make_user: MakeUser, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "lab" / "pair")
+    repo.commit(
+        {
+            ".dockstore.yml": DOCKSTORE_YML,
+            "workflow.cwl": WORKFLOW,
+            "tools/echo.cwl": ECHO.format(image="quay.io/biocontainers/coreutils:8.31--h14c3975_0"),
+            "test.json": '{"message": "hello"}\n',
+            "count.wdl": COUNT,
+        }
+    )
+    repo.git("branch", "develop")
+    _, ada = make_user("ada")
+
+    registered = _register(client, ada, git_url=repo.url)
+
+    by_path = {w["path"]: w for w in registered["items"]}
+    assert set(by_path) == {"localhost/lab/pair/align", "localhost/lab/pair/count"}
+    align, count = by_path["localhost/lab/pair/align"], by_path["localhost/lab/pair/count"]
+    assert align["trs_id"] == "#workflow/localhost/lab/pair/align"
+    assert align["from_dockstore_yml"] is True
+    assert align["authors"] == [{"name": "Ada Lovelace", "orcid": "0000-0002-1825-0097"}]
+    assert align["versions"] == ["main", "develop"]
+    assert count["descriptor_type"] == "WDL"
+    assert count["versions"] == ["main"]  # the filter admits main only
+    files = {f["path"]: f["file_type"] for f in _version(client, ada, align["id"], "main")["files"]}
+    assert files["test.json"] == "TEST_FILE"
+    (image,) = _version(client, ada, count["id"], "main")["images"]
+    assert image["image"] == "docker.io/library/ubuntu:22.04"
+
+
+def test_a_version_that_does_not_parse_has_the_problem_alone(
+    client: TestClient, make_user: MakeUser, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "lab" / "broken")
+    repo.commit({"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image="ubuntu:22.04")})
+    repo.git("checkout", "--quiet", "-b", "broken")
+    repo.commit({"tools/echo.cwl": "cwlVersion: v1.2\nclass: [unclosed\n"})
+    repo.git("checkout", "--quiet", "-b", "escaping")
+    repo.commit({"workflow.cwl": WORKFLOW.replace("tools/echo.cwl", "../../etc/passwd")})
+    _, ada = make_user("ada")
+
+    registered = _register(
+        client,
+        ada,
+        git_url=repo.url,
+        descriptor_type="CWL",
+        primary_descriptor_path="/workflow.cwl",
+    )
+    (workflow,), (report,) = registered["items"], registered["reports"]
+
+    assert report["status"] == "partial"
+    assert report["read"] == ["main"]
+    assert set(report["problems"]) == {"broken", "escaping"}
+    again = client.post(f"/api/workflows/{workflow['id']}/refresh", headers=bearer(ada)).json()
+    assert again["unchanged"] == ["main"]  # a version read whole is not read again
+    assert set(again["problems"]) == {"broken", "escaping"}  # the others are retried
+    main = _version(client, ada, workflow["id"], "main")
+    broken = _version(client, ada, workflow["id"], "broken")
+    escaping = _version(client, ada, workflow["id"], "escaping")
+    assert main["problem"] is None and main["images"]
+    assert "tools/echo.cwl" in broken["problem"] and broken["files"] == []
+    assert "outside the repository" in escaping["problem"]
