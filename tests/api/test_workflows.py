@@ -8,10 +8,14 @@ import io
 import json
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
+import pytest
 from fastapi.testclient import TestClient
+from moto import mock_aws
 
 from tests.support.app import MakeUser, bearer
 from tests.support.git_repos import Repo
@@ -288,3 +292,63 @@ def test_a_version_that_does_not_parse_has_the_problem_alone(
     assert main["problem"] is None and main["images"]
     assert "tools/echo.cwl" in broken["problem"] and broken["files"] == []
     assert "outside the repository" in escaping["problem"]
+
+
+ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's AWS, with the operator's default credentials in the environment."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+def test_a_private_ecr_image_links_to_the_tool_where_access_is_requested(
+    aws: None, client: TestClient, make_user: MakeUser, tmp_path: Path
+) -> None:
+    boto3.client("ecr", region_name="us-east-1").create_repository(repositoryName="team/aligner")
+    _, maria = make_user("maria")
+    _, ada = make_user("ada")
+    tool = client.post(
+        "/api/tools",
+        json={
+            "image": "team/aligner",
+            "registry_path": ECR,
+            "private": True,
+            "maintainer_email": "team@example.org",
+        },
+        headers=bearer(maria),
+    ).json()
+    client.post(f"/api/tools/{tool['id']}/versions", json={"name": "2.1"}, headers=bearer(maria))
+    assert client.post(f"/api/tools/{tool['id']}/publish", headers=bearer(maria)).status_code == 200
+    repo = Repo(tmp_path / "lab" / "private")
+    repo.commit(
+        {"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image=f"{ECR}/team/aligner:2.1")}
+    )
+
+    (workflow,) = _register(
+        client,
+        ada,
+        git_url=repo.url,
+        descriptor_type="CWL",
+        primary_descriptor_path="/workflow.cwl",
+    )["items"]
+
+    (image,) = _version(client, ada, workflow["id"], "main")["images"]
+    assert image["private"] is True
+    assert image["registry"] == "ecr"
+    assert image["digest"] is None
+    assert any("private images only" in p for p in image["problems"])
+    assert image["tool"] == {
+        "id": tool["id"],
+        "path": tool["path"],
+        "url": f"/tools/{tool['path']}",
+        "request_access_url": f"/tools/{tool['path']}#access",
+    }

@@ -44,26 +44,26 @@ def paths(found: list[VersionFile]) -> list[str]:
 
 
 def test_the_primary_descriptor_is_the_one_of_the_asked_type() -> None:
-    assert files.descriptor_file(TOOL, VERSION, CWL).path == "tools/main.cwl"
-    assert files.descriptor_file(TOOL, VERSION, WDL).path == "main.wdl"
+    assert files.descriptor_file(TOOL.path, VERSION, CWL).path == "tools/main.cwl"
+    assert files.descriptor_file(TOOL.path, VERSION, WDL).path == "main.wdl"
     with pytest.raises(
         NotFound, match=re.escape("version 1.0 of quay.io/lab/tool has no NFL descriptor")
     ):
-        files.descriptor_file(TOOL, VERSION, DescriptorType.NFL)
+        files.descriptor_file(TOOL.path, VERSION, DescriptorType.NFL)
 
 
 def test_a_relative_descriptor_is_found_next_to_the_primary_and_never_outside() -> None:
-    assert files.descriptor_file(TOOL, VERSION, CWL, "steps/align.cwl").path == (
+    assert files.descriptor_file(TOOL.path, VERSION, CWL, "steps/align.cwl").path == (
         "tools/steps/align.cwl"
     )
-    assert files.descriptor_file(TOOL, VERSION, CWL, "../Dockerfile").path == "Dockerfile"
+    assert files.descriptor_file(TOOL.path, VERSION, CWL, "../Dockerfile").path == "Dockerfile"
     for outside in ("/etc/passwd", "../../etc/passwd", "steps/\x00.cwl"):
         with pytest.raises(NotFound, match="outside this version's files"):
-            files.descriptor_file(TOOL, VERSION, CWL, outside)
+            files.descriptor_file(TOOL.path, VERSION, CWL, outside)
     with pytest.raises(
         NotFound, match=re.escape("no file 'steps/missing.cwl' next to its descriptor")
     ):
-        files.descriptor_file(TOOL, VERSION, CWL, "steps/missing.cwl")
+        files.descriptor_file(TOOL.path, VERSION, CWL, "steps/missing.cwl")
 
 
 def test_tests_are_those_of_the_type_and_those_of_any_type() -> None:

@@ -114,6 +114,7 @@ class Resolved:
     digest: str | None = None
     platforms: tuple[str, ...] = ()
     size: int | None = None
+    created: datetime | None = None
     private: bool = False
     problems: tuple[str, ...] = ()
 
@@ -385,6 +386,7 @@ class WorkflowRefresher:
             digest=head.digest,
             platforms=tuple(n for n in names if n),
             size=main.size if main is not None else None,
+            created=main.created if main is not None else None,
             private=private,
         )
 
@@ -628,6 +630,7 @@ def _replace_contents(session: Session, version: WorkflowVersion, read: _Read) -
         WorkflowFile(
             path=f.path,
             file_type=f.file_type.value,
+            descriptor_type=f.descriptor_type.value if f.descriptor_type else None,
             content=f.content,
             sha256=f.sha256,
             size=f.size,
@@ -667,6 +670,7 @@ def _record_resolution(image: WorkflowImage, resolved: dict[str, Resolved], now:
     image.digest = answer.digest or image.digest
     image.platforms = list(answer.platforms) or image.platforms
     image.size = answer.size if answer.size is not None else image.size
+    image.created = answer.created or image.created
     image.private = answer.private
     image.resolve_problems = problems
     image.resolved_at = now

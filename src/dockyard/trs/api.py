@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import unquote, urlencode
 
@@ -21,11 +22,16 @@ from sqlalchemy.orm import Session
 from dockyard import __version__
 from dockyard.accounts.models import User
 from dockyard.catalog import files, listing, services
+from dockyard.catalog.files import FileRow
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile
 from dockyard.errors import InvalidInput, NotFound
 from dockyard.http import MAX_OFFSET, CallerDep, SessionDep, external_url
 from dockyard.registries.reference import DOCKER_HUB_ALIASES
 from dockyard.trs import views
+from dockyard.workflows import services as workflow_services
+from dockyard.workflows.models import Workflow
+from dockyard.workflows.rules import TRS_PREFIX
+from dockyard.workflows.services import trs_id
 
 PREFIXES = ("/ga4gh/trs/v2", "/api/ga4gh/v2")
 MAX_LIMIT = 1000
@@ -57,8 +63,8 @@ def build_router(prefix: str) -> APIRouter:
 
     @router.api_route("/toolClasses", methods=["GET", "HEAD"])
     def tool_classes() -> JSONResponse:
-        """The one tool class dockyard has."""
-        return _json([views.TOOL_CLASS])
+        """Tools (a container image with descriptors) and workflows."""
+        return _json([views.TOOL_CLASS, views.WORKFLOW_CLASS])
 
     @router.api_route("/tools", methods=["GET", "HEAD"])
     def list_tools(
@@ -86,33 +92,61 @@ def build_router(prefix: str) -> APIRouter:
             size = min(limit or MAX_LIMIT, MAX_LIMIT)
             if size < 1:
                 raise InvalidInput("limit must be at least 1")
-            nothing = (
-                bool(checker)
-                or alias is not None
-                or (toolClass is not None and toolClass != views.TOOL_CLASS["id"])
-                or bool(tags)
-            )
-            if nothing:
-                return _paged(request, prefix, [], 0, start, size, caller)
-            page = listing.find_tools(
-                session,
-                caller,
-                listing.ToolQuery(
-                    path=_canonical_id(id) if id else None,
-                    host=registry,
-                    namespace=organization,
-                    image_name=name,
-                    toolname=toolname,
-                    description_contains=description,
-                    maintainer=author,
-                    sort="name",
-                    limit=size,
-                    offset=start,
-                    max_limit=MAX_LIMIT,
-                    with_contents=True,
-                ),
-            )
-            return _paged(request, prefix, page.items, page.total, start, size, caller)
+            base = _base(request, prefix)
+            is_workflow = id is not None and id.startswith(TRS_PREFIX)
+            tools = toolClass in (None, views.TOOL_CLASS["id"]) and not is_workflow
+            flows = toolClass in (None, views.WORKFLOW_CLASS["id"]) and (id is None or is_workflow)
+            if bool(checker) or alias is not None or bool(tags) or not (tools or flows):
+                return _paged(request, base, [], 0, start, size)
+            body: list[dict[str, Any]] = []
+            total = 0
+            if tools:
+                page = listing.find_tools(
+                    session,
+                    caller,
+                    listing.ToolQuery(
+                        path=_canonical_id(id) if id else None,
+                        host=registry,
+                        namespace=organization,
+                        image_name=name,
+                        toolname=toolname,
+                        description_contains=description,
+                        maintainer=author,
+                        sort="name",
+                        limit=size,
+                        offset=start,
+                        max_limit=MAX_LIMIT,
+                        with_contents=True,
+                    ),
+                )
+                body = [
+                    views.tool_json(t, services.visible_versions(t, caller), base)
+                    for t in page.items
+                ]
+                total = page.total
+            if flows:
+                # Workflows come after every tool: their page starts where the tools end.
+                found, count = workflow_services.find_workflows(
+                    session,
+                    caller,
+                    workflow_services.WorkflowQuery(
+                        path=id.removeprefix(TRS_PREFIX) if id else None,
+                        host=registry,
+                        namespace=organization,
+                        repository=name,
+                        name=toolname,
+                        description_contains=description,
+                        maintainer=author,
+                        limit=size - len(body),
+                        offset=max(0, start - total),
+                    ),
+                )
+                body += [
+                    views.workflow_json(w, workflow_services.visible_versions(w, caller), base)
+                    for w in found
+                ]
+                total += count
+            return _paged(request, base, body, total, start, size)
 
         return answer()
 
@@ -129,6 +163,8 @@ def build_router(prefix: str) -> APIRouter:
 def _resource(
     request: Request, prefix: str, session: Session, caller: User | None, remainder: str
 ) -> Response:
+    if unquote(remainder).startswith(TRS_PREFIX):
+        return _workflow_resource(request, prefix, session, caller, remainder)
     tool, tail = _locate(session, caller, remainder)
     base = _base(request, prefix)
     versions = services.visible_versions(tool, caller)
@@ -152,7 +188,7 @@ def _resource(
         request.state.use_of = tool.id  # counted in `_with_etag` if the answer is a 200
     if action == "descriptor":
         relative = "/".join(tail[4:]) if len(tail) > 4 else None
-        file = files.descriptor_file(tool, version, descriptor, relative)
+        file = files.descriptor_file(tool.path, version, descriptor, relative)
         if plain:
             return PlainTextResponse(file.content, headers=CORS)
         return _json(views.file_wrapper(file, _file_url(request, file)))
@@ -165,9 +201,75 @@ def _resource(
         primary = files.primary_descriptor(version, descriptor)
         needed = files.runner_files(version, descriptor)
         if request.query_params.get("format") == "zip":
-            return _zip(tool, version, needed, primary)
+            return _zip(f"{tool.path.replace('/', '_')}-{version.name}.zip", needed, primary)
         return _json([views.tool_file(f, primary) for f in needed])
     raise NotFound("no such TRS resource: check the path")
+
+
+def _workflow_resource(
+    request: Request, prefix: str, session: Session, caller: User | None, remainder: str
+) -> Response:
+    """A workflow's resources, as a tool's (no containerfile: a workflow has none)."""
+    workflow, tail = _locate_workflow(session, caller, remainder)
+    base = _base(request, prefix)
+    versions = workflow_services.visible_versions(workflow, caller)
+    if not tail:
+        return _json(views.workflow_json(workflow, versions, base))
+    if tail == ["versions"]:
+        return _json([views.workflow_version_json(workflow, v, base) for v in versions])
+    name = tail[1]
+    if name.lower().startswith(f"{trs_id(workflow).lower()}:"):
+        name = name[len(trs_id(workflow)) + 1 :]
+    version = workflow_services.visible_version(workflow, caller, name)
+    if len(tail) == 2:
+        return _json(views.workflow_version_json(workflow, version, base))
+    if tail[2:] == ["containerfile"]:
+        raise NotFound(f"{trs_id(workflow)} is a workflow: it has no containerfile")
+    kind = views.descriptor_type(tail[2])
+    if kind is None or kind[0].value != workflow.descriptor_type:
+        raise NotFound(
+            f"{trs_id(workflow)} is a {workflow.descriptor_type} workflow: ask for "
+            f"{workflow.descriptor_type} or PLAIN_{workflow.descriptor_type}"
+        )
+    descriptor, plain = kind
+    plain = plain or "text/plain" in request.headers.get("accept", "")
+    action = tail[3] if len(tail) > 3 else ""
+    root = f"{_base(request, '')}/api/workflows/{workflow.id}/versions/{version.name}/files"
+    if action == "descriptor":
+        relative = "/".join(tail[4:]) if len(tail) > 4 else None
+        file = files.descriptor_file(trs_id(workflow), version, descriptor, relative)
+        if plain:
+            return PlainTextResponse(file.content, headers=CORS)
+        return _json(views.workflow_file_wrapper(file, f"{root}/{file.path}"))
+    if action == "tests" and len(tail) == 4:
+        tests = files.tests_of(version, descriptor)
+        return _json([views.workflow_file_wrapper(f, f"{root}/{f.path}") for f in tests])
+    if action == "files" and len(tail) == 4:
+        primary = files.primary_descriptor(version, descriptor)
+        needed = files.runner_files(version, descriptor)
+        if request.query_params.get("format") == "zip":
+            name = f"{workflow.path.replace('/', '_')}-{version.name}.zip"
+            return _zip(name, needed, primary)
+        return _json([views.tool_file(f, primary) for f in needed])
+    raise NotFound("no such TRS resource: check the path")
+
+
+def _locate_workflow(
+    session: Session, caller: User | None, remainder: str
+) -> tuple[Workflow, list[str]]:
+    """The workflow a `#workflow/...` path names and what follows its id: the shortest cut
+    that names a workflow the caller may see and leaves a valid remainder."""
+    segments = remainder.split("/")
+    for cut in range(1, len(segments) + 1):
+        tail = [unquote(s) for s in segments[cut:]]
+        if not _valid_tail(tail):
+            continue
+        path = unquote("/".join(segments[:cut])).removeprefix(TRS_PREFIX)
+        try:
+            return workflow_services.workflow_by_path(session, caller, path), tail
+        except NotFound:
+            continue
+    raise NotFound(f"no workflow {unquote(remainder.split('/versions')[0])!r}")
 
 
 #: The shapes of what may follow a tool id.
@@ -213,14 +315,11 @@ def _version(tool: Tool, caller: User | None, version_id: str) -> ToolVersion:
     return services.visible_version(tool, caller, version_id)
 
 
-def _zip(
-    tool: Tool, version: ToolVersion, files: list[VersionFile], primary: VersionFile | None
-) -> Response:
+def _zip(name: str, files: Sequence[FileRow], primary: FileRow | None) -> Response:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in files:
             archive.writestr(views.relative_to_primary(file.path, primary), file.content)
-    name = f"{tool.path.replace('/', '_')}-{version.name}.zip"
     return Response(
         buffer.getvalue(),
         media_type="application/zip",
@@ -260,15 +359,12 @@ def _offset(offset: str | None) -> int:
 
 def _paged(
     request: Request,
-    prefix: str,
-    tools: list[Tool],
+    base: str,
+    body: list[dict[str, Any]],
     total: int,
     start: int,
     size: int,
-    caller: User | None,
 ) -> Response:
-    base = _base(request, prefix)
-    body = [views.tool_json(t, services.visible_versions(t, caller), base) for t in tools]
     kept = {k: v for k, v in request.query_params.items() if k not in {"offset", "limit"}}
 
     def link(at: int) -> str:

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.catalog.files import FileRow
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile
 from dockyard.catalog.rules import DescriptorType, FileType
 from dockyard.sources.rules import raw_url, source_link
+from dockyard.workflows.models import Workflow, WorkflowFile, WorkflowVersion
+from dockyard.workflows.services import trs_id
 
 TOOL_CLASS = {
     "id": "CommandLineTool",
     "name": "CommandLineTool",
     "description": "A container image with descriptors that run it",
+}
+WORKFLOW_CLASS = {
+    "id": "Workflow",
+    "name": "Workflow",
+    "description": "A workflow from git: CWL, WDL, Nextflow, Galaxy or Snakemake",
 }
 DOCKER_HUB = "docker.io"
 
@@ -89,6 +97,81 @@ def version_json(tool: Tool, version: ToolVersion, base: str) -> dict[str, Any]:
     return _without_nulls(answer)
 
 
+def workflow_json(workflow: Workflow, versions: list[WorkflowVersion], base: str) -> dict[str, Any]:
+    """A TRS Tool of class Workflow, id `#workflow/{path}`, with its visible versions."""
+    answer: dict[str, Any] = {
+        "url": f"{base}/tools/{_encoded(trs_id(workflow))}",
+        "id": trs_id(workflow),
+        "organization": workflow.namespace,
+        "name": f"{workflow.repository}/{workflow.name}" if workflow.name else workflow.repository,
+        "toolclass": WORKFLOW_CLASS,
+        "description": workflow.description or None,
+        "meta_version": workflow.updated_at.isoformat(),
+        "has_checker": False,
+        "versions": [workflow_version_json(workflow, v, base) for v in versions],
+    }
+    return _without_nulls(answer)
+
+
+def workflow_version_json(
+    workflow: Workflow, version: WorkflowVersion, base: str
+) -> dict[str, Any]:
+    """A workflow's TRS ToolVersion: one ImageData per image its descriptors name."""
+    images = [
+        _without_nulls(
+            {
+                "registry_host": image.image.split("/", 1)[0],
+                "image_name": image.image,
+                "size": image.size,
+                "updated": image.created.isoformat() if image.created else None,
+                "checksum": (
+                    [{"checksum": image.digest.partition(":")[2], "type": "sha-256"}]
+                    if image.digest
+                    else None
+                ),
+                "image_type": "Docker",
+            }
+        )
+        for image in version.images
+        if image.image is not None
+    ]
+    authors = [a["name"] for a in workflow.authors if a.get("name")]
+    answer: dict[str, Any] = {
+        "url": (f"{base}/tools/{_encoded(trs_id(workflow))}/versions/{_encoded(version.name)}"),
+        "id": version.name,
+        "name": version.name,
+        "author": authors or [m.user.username for m in workflow.maintainers] or None,
+        "is_production": version.frozen,
+        "images": images,
+        "descriptor_type": [workflow.descriptor_type] if version.files else [],
+        "containerfile": False,
+        "meta_version": version.updated_at.isoformat(),
+        "verified": False,
+        "signed": False,
+    }
+    if version.commit:
+        answer["dockyard_source"] = {
+            "git_url": workflow.git_url,
+            "reference": version.name,
+            "commit": version.commit,
+            "url": source_link(workflow.git_url, version.commit),
+            "frozen": version.frozen,
+        }
+    return _without_nulls(answer)
+
+
+def workflow_file_wrapper(file: WorkflowFile, url: str) -> dict[str, Any]:
+    """A TRS FileWrapper of a workflow's file (the raw file of its commit on a known host)."""
+    version = file.version
+    if version.commit:
+        url = raw_url(version.workflow.git_url, version.commit, file.path) or url
+    return {
+        "content": file.content,
+        "checksum": [{"checksum": file.sha256, "type": "sha-256"}],
+        "url": url,
+    }
+
+
 def file_wrapper(file: VersionFile, url: str) -> dict[str, Any]:
     """A TRS FileWrapper: content, sha-256 checksum and where it is served.
 
@@ -105,7 +188,7 @@ def file_wrapper(file: VersionFile, url: str) -> dict[str, Any]:
     }
 
 
-def tool_file(file: VersionFile, primary: VersionFile | None) -> dict[str, Any]:
+def tool_file(file: FileRow, primary: FileRow | None) -> dict[str, Any]:
     """A TRS ToolFile, its path relative to the primary descriptor's directory."""
     return {
         "path": relative_to_primary(file.path, primary),
@@ -114,7 +197,7 @@ def tool_file(file: VersionFile, primary: VersionFile | None) -> dict[str, Any]:
     }
 
 
-def relative_to_primary(path: str, primary: VersionFile | None) -> str:
+def relative_to_primary(path: str, primary: FileRow | None) -> str:
     """A version path as seen from the primary descriptor's directory."""
     directory = primary.path.rpartition("/")[0] if primary else ""
     if directory and path.startswith(directory + "/"):

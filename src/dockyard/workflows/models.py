@@ -150,6 +150,8 @@ class WorkflowFile(ShownInCatalog, Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("workflow_versions.id", ondelete="CASCADE"))
     path: Mapped[str] = mapped_column(String(1024))
     file_type: Mapped[str] = mapped_column(String(32))
+    #: The workflow's language for its descriptors and test files (as tools' files have it).
+    descriptor_type: Mapped[str | None] = mapped_column(String(16), default=None)
     content: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
@@ -185,6 +187,8 @@ class WorkflowImage(ShownInCatalog, Base):
     #: "os/architecture[/variant]" of each image behind the reference.
     platforms: Mapped[list[str]] = mapped_column(JSON, default=list)
     size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    #: When the image was built, as its configuration says (TRS `ImageData.updated`).
+    created: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     #: What reading the descriptors found (no tag, an unknown registry, unevaluable).
     read_problems: Mapped[list[str]] = mapped_column(JSON, default=list)

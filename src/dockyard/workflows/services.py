@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import ColumnElement, func, select, true, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from dockyard.accounts.models import User
@@ -103,11 +103,8 @@ def visible_workflows(session: Session, user: User | None, *, mine: bool = False
         if user is None:
             return []
         query = query.join(WorkflowMaintainer).where(WorkflowMaintainer.user_id == user.id)
-    elif user is None or not user.is_admin:
-        member = select(WorkflowMaintainer.workflow_id).where(
-            WorkflowMaintainer.user_id == (user.id if user is not None else -1)
-        )
-        query = query.where(Workflow.published | Workflow.id.in_(member))
+    else:
+        query = query.where(_visible_to(user))
     return list(session.scalars(query))
 
 
@@ -274,3 +271,72 @@ def tools_holding(
         for name in wanted.get((tool.host.lower(), tool.repository.lower()), []):
             held.setdefault(name, tool)  # the image's own tool before any named one
     return held
+
+
+# --- finding workflows ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkflowQuery:
+    """What to find: every filter combined; None leaves a filter out."""
+
+    path: str | None = None
+    host: str | None = None
+    namespace: str | None = None
+    repository: str | None = None
+    name: str | None = None
+    description_contains: str | None = None
+    maintainer: str | None = None
+    descriptor_type: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def find_workflows(
+    session: Session, user: User | None, query: WorkflowQuery
+) -> tuple[list[Workflow], int]:
+    """One page of the workflows the caller may see, by path, and how many match."""
+    conditions = [_visible_to(user)]
+    if query.path is not None:
+        conditions.append(func.lower(Workflow.path) == query.path.lower())
+    if query.host is not None:
+        conditions.append(func.lower(Workflow.host) == query.host.lower())
+    if query.namespace is not None:
+        conditions.append(func.lower(Workflow.namespace) == query.namespace.lower())
+    if query.repository is not None:
+        conditions.append(func.lower(Workflow.repository) == query.repository.lower())
+    if query.name is not None:
+        conditions.append(func.lower(Workflow.name) == query.name.lower())
+    if query.description_contains is not None:
+        conditions.append(
+            func.lower(Workflow.description).contains(query.description_contains.lower())
+        )
+    if query.descriptor_type is not None:
+        conditions.append(Workflow.descriptor_type == query.descriptor_type.upper())
+    if query.maintainer is not None:
+        maintained = (
+            select(WorkflowMaintainer.workflow_id)
+            .join(User, User.id == WorkflowMaintainer.user_id)
+            .where(func.lower(User.username) == query.maintainer.lower())
+        )
+        conditions.append(Workflow.id.in_(maintained))
+    total = session.scalar(select(func.count()).select_from(Workflow).where(*conditions)) or 0
+    page = session.scalars(
+        select(Workflow)
+        .where(*conditions)
+        .order_by(func.lower(Workflow.path))
+        .limit(query.limit)
+        .offset(query.offset)
+        .options(selectinload(Workflow.maintainers), *VERSION_CONTENTS)
+    )
+    return list(page), total
+
+
+def _visible_to(user: User | None) -> ColumnElement[bool]:
+    """The condition for workflows the caller may see (published, maintained, or any for admins)."""
+    if user is not None and user.is_admin:
+        return true()
+    member = select(WorkflowMaintainer.workflow_id).where(
+        WorkflowMaintainer.user_id == (user.id if user is not None else -1)
+    )
+    return Workflow.published | Workflow.id.in_(member)
