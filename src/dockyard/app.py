@@ -25,6 +25,7 @@ from dockyard.api.accounts import router as accounts_router
 from dockyard.api.registries import router as registries_router
 from dockyard.api.tools import hooks_router
 from dockyard.api.tools import router as tools_router
+from dockyard.api.workflows import hooks_router as workflow_hooks_router
 from dockyard.api.workflows import router as workflows_router
 from dockyard.app_errors import status_for
 from dockyard.boundary import Boundary, redact_access_log
@@ -97,6 +98,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     app.include_router(accounts_router)
     app.include_router(tools_router)
     app.include_router(workflows_router)
+    app.include_router(workflow_hooks_router)
     app.include_router(hooks_router)
     app.include_router(access_router)
     app.include_router(notifications_router)

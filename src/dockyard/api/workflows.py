@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from anyio import to_thread
@@ -21,9 +22,18 @@ from dockyard.api.schemas.workflows import (
 from dockyard.context import AppContext
 from dockyard.db import unit_of_work
 from dockyard.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
-from dockyard.http import CallerDep, ContextDep, Id, SessionDep, UserDep, user_from_header
+from dockyard.http import (
+    CallerDep,
+    ContextDep,
+    Id,
+    SessionDep,
+    UserDep,
+    external_url,
+    user_from_header,
+)
 from dockyard.refresh.tasks import open_workflow_refresher
-from dockyard.workflows import pinning, services
+from dockyard.registries.credentials import sealing_box
+from dockyard.workflows import pinning, services, webhooks
 from dockyard.workflows.models import WorkflowVersion
 from dockyard.workflows.rules import location, spec
 
@@ -148,6 +158,60 @@ async def refresh_workflow(workflow_id: Id, request: Request, context: ContextDe
     ) as refresher:
         report = await refresher.refresh(workflow_id)
     return JSONResponse(report.as_dict(), status_code=502 if report.status == "failed" else 200)
+
+
+@router.post("/{workflow_id}/webhook", status_code=status.HTTP_201_CREATED)
+def create_webhook(
+    workflow_id: Id, request: Request, user: UserDep, session: SessionDep, context: ContextDep
+) -> dict[str, Any]:
+    """A new push-webhook secret and the URL to give GitHub or GitLab (shown this once)."""
+    box = sealing_box(context.settings)
+    workflow, secret = webhooks.create_secret(session, user, workflow_id, box)
+    url = f"{external_url(request)}/api/webhooks/workflows/{workflow.id}"
+    return {
+        "url": url,
+        "secret": secret,
+        "instructions": {
+            "github": (
+                f"Settings > Webhooks > Add webhook: Payload URL {url}, Content type "
+                "application/json, Secret <secret>, the push event"
+            ),
+            "gitlab": (
+                f"Settings > Webhooks: URL {url}, Secret token <secret>, Push events and "
+                "Tag push events"
+            ),
+        },
+    }
+
+
+@router.delete("/{workflow_id}/webhook", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook(workflow_id: Id, user: UserDep, session: SessionDep) -> Response:
+    """Stop accepting push webhooks for the workflow."""
+    webhooks.disable(session, user, workflow_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+hooks_router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+
+
+@hooks_router.post("/workflows/{workflow_id}", status_code=status.HTTP_202_ACCEPTED)
+async def receive_webhook(workflow_id: Id, request: Request, context: ContextDep) -> dict[str, str]:
+    """A GitHub or GitLab push: the workflow is refreshed as soon as a scheduler can."""
+    body = await request.body()
+    try:
+        payload = json.loads(body) if body else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        payload = None
+    box = sealing_box(context.settings)
+    headers = {key.lower(): value for key, value in request.headers.items()}
+
+    def accept() -> dict[str, str]:
+        with unit_of_work(context.sessions) as session:
+            workflow, due = webhooks.receive(session, workflow_id, box, body, headers, payload)
+            status_text = "queued" if due else "acknowledged"
+            return {"status": status_text, "workflow": services.trs_id(workflow)}
+
+    return await to_thread.run_sync(accept)
 
 
 @router.get("/{workflow_id}/versions/{name}")

@@ -146,12 +146,21 @@ async def _work(
 
     from dockyard.access.mail import mailer_for, sender_address
     from dockyard.access.tasks import run_mail_sender
-    from dockyard.refresh.tasks import build_queue, open_refresher, retry_stalled
+    from dockyard.refresh.tasks import (
+        build_queue,
+        open_refresher,
+        open_workflow_refresher,
+        retry_stalled,
+    )
 
     engine = db.make_engine(settings.database_url)
     sessions = db.make_sessionmaker(engine)
     queue = build_queue(settings, sessions)
-    async with queue.app.open_async(), open_refresher(settings, sessions, catalog) as refresher:
+    async with (
+        queue.app.open_async(),
+        open_refresher(settings, sessions, catalog) as refresher,
+        open_workflow_refresher(settings, sessions, catalog) as workflow_refresher,
+    ):
         click.echo(
             f"dockyard worker {refresher.worker} on {db.describe(engine)} "
             f"(concurrency {concurrency})",
@@ -181,7 +190,10 @@ async def _work(
                 queues=["refresh", "schedule"],
                 concurrency=concurrency,
                 name=refresher.worker,
-                additional_context={"refresher": refresher},
+                additional_context={
+                    "refresher": refresher,
+                    "workflow_refresher": workflow_refresher,
+                },
                 update_heartbeat_interval=max(1.0, stalled_after / 6),
                 stalled_worker_timeout=stalled_after,
             )

@@ -31,7 +31,12 @@ from dockyard.egress import HostGuard
 from dockyard.errors import DockyardError, NotFound
 from dockyard.refresh.locks import WORKFLOW_LOCK_SPACE, RefreshInProgress, locks_for
 from dockyard.refresh.services import DUE_HOLD, Refresher, due_tool_ids, reclaim_runs
-from dockyard.refresh.workflows import WorkflowRefresher
+from dockyard.refresh.workflows import (
+    WorkflowRefresher,
+    claim_due_workflows,
+    due_workflow_ids,
+    refresh_workflow_quietly,
+)
 from dockyard.registries.catalog import Catalog, Source
 from dockyard.registries.credentials import CredentialResolver, secret_box
 from dockyard.registries.oci import RegistryClient
@@ -159,9 +164,13 @@ async def run_embedded_scheduler(
     many run at once.
     """
     running: dict[int, asyncio.Task[None]] = {}
+    flows: dict[int, asyncio.Task[None]] = {}
     stale = timedelta(seconds=2 * settings.refresh_deadline)
     reclaimed_at = -math.inf
-    async with open_refresher(settings, sessions, catalog) as refresher:
+    async with (
+        open_refresher(settings, sessions, catalog) as refresher,
+        open_workflow_refresher(settings, sessions, catalog) as workflows,
+    ):
         try:
             while not stop.is_set():
                 try:
@@ -173,14 +182,22 @@ async def run_embedded_scheduler(
                     for tool_id in due:
                         if tool_id not in running:
                             running[tool_id] = _spawn(refresher, tool_id, running)
+                    room = EMBEDDED_RUNNING - len(flows)
+                    due = await to_thread.run_sync(
+                        _due_workflows, sessions, min(SCHEDULE_BATCH, room)
+                    )
+                    for workflow_id in due:
+                        if workflow_id not in flows:
+                            flows[workflow_id] = _spawn_workflow(workflows, workflow_id, flows)
                 except Exception:
                     log.exception("the embedded refresh scheduler failed; it tries again")
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=poll)
         finally:
-            for task in running.values():
+            tasks = [*running.values(), *flows.values()]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*running.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _spawn(
@@ -191,6 +208,22 @@ def _spawn(
     )
     task.add_done_callback(lambda _: running.pop(tool_id, None))
     return task
+
+
+def _spawn_workflow(
+    refresher: WorkflowRefresher, workflow_id: int, running: dict[int, asyncio.Task[None]]
+) -> asyncio.Task[None]:
+    task = asyncio.get_running_loop().create_task(
+        refresh_workflow_quietly(refresher, workflow_id, "schedule"),
+        name=f"refresh workflow {workflow_id}",
+    )
+    task.add_done_callback(lambda _: running.pop(workflow_id, None))
+    return task
+
+
+def _due_workflows(sessions: sessionmaker[Session], limit: int) -> list[int]:
+    with unit_of_work(sessions, write=False) as session:
+        return due_workflow_ids(session, utcnow(), limit)
 
 
 def _due(sessions: sessionmaker[Session], limit: int) -> list[int]:
@@ -217,6 +250,19 @@ class RefreshQueue:
 
     app: Any
     refresh_job: Any
+    workflow_job: Any = None
+
+    async def enqueue_workflow(self, workflow_id: int, trigger: str) -> bool:
+        """Queue a refresh of the workflow; False when one is already waiting."""
+        from procrastinate.exceptions import AlreadyEnqueued
+
+        try:
+            await self.workflow_job.configure(
+                lock=f"workflow-{workflow_id}", queueing_lock=f"workflow-{workflow_id}"
+            ).defer_async(workflow_id=workflow_id, trigger=trigger)
+        except AlreadyEnqueued:
+            return False
+        return True
 
     async def enqueue(self, tool_id: int, trigger: str) -> bool:
         """Queue a refresh of the tool; False when one is already waiting."""
@@ -247,7 +293,17 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> RefreshQ
         refresher: Refresher = context.additional_context["refresher"]
         await refresh_quietly(refresher, tool_id, trigger)
 
-    queue = RefreshQueue(app=app, refresh_job=refresh_job)
+    @app.task(
+        name="dockyard.refresh_workflow",
+        queue="refresh",
+        pass_context=True,
+        retry=RetryStrategy(max_attempts=3, wait=30),
+    )
+    async def workflow_job(context: Any, workflow_id: int, trigger: str = "schedule") -> None:
+        refresher: WorkflowRefresher = context.additional_context["workflow_refresher"]
+        await refresh_workflow_quietly(refresher, workflow_id, trigger)
+
+    queue = RefreshQueue(app=app, refresh_job=refresh_job, workflow_job=workflow_job)
 
     @app.periodic(cron="* * * * *", periodic_id="schedule")
     @app.task(name="dockyard.schedule", queue="schedule", queueing_lock="dockyard-schedule")
@@ -256,6 +312,8 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> RefreshQ
         await to_thread.run_sync(reclaim_runs, sessions, stale)
         due = await to_thread.run_sync(claim_due, sessions, SCHEDULE_BATCH)
         queued = [tool_id for tool_id in due if await queue.enqueue(tool_id, "schedule")]
+        flows = await to_thread.run_sync(claim_due_workflows, sessions, SCHEDULE_BATCH)
+        queued += [w for w in flows if await queue.enqueue_workflow(w, "schedule")]
         if queued:
             log.info("scheduled %d refreshes", len(queued))
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dockyard.catalog import rules as catalog_rules
@@ -503,6 +503,39 @@ class WorkflowRefresher:
 
     def _next(self, now: datetime) -> datetime:
         return next_refresh(now, self.interval)
+
+
+def due_workflow_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    """Workflows whose scheduled refresh has come, the longest overdue first."""
+    query = (
+        select(Workflow.id)
+        .where(or_(Workflow.next_refresh_at.is_(None), Workflow.next_refresh_at <= now))
+        .order_by(Workflow.next_refresh_at.asc().nulls_first(), Workflow.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def claim_due_workflows(sessions: sessionmaker[Session], limit: int) -> list[int]:
+    """Due workflows, pushed forward so the next scheduling round does not hand them out."""
+    now = utcnow()
+    with unit_of_work(sessions) as session:
+        due = due_workflow_ids(session, now, limit)
+        for workflow in session.scalars(select(Workflow).where(Workflow.id.in_(due))):
+            workflow.next_refresh_at = now + DUE_HOLD
+        return due
+
+
+async def refresh_workflow_quietly(
+    refresher: WorkflowRefresher, workflow_id: int, trigger: str
+) -> None:
+    """Refresh a workflow from a scheduler, logging instead of raising."""
+    try:
+        await refresher.refresh(workflow_id, trigger=trigger)
+    except DockyardError as error:  # in progress elsewhere, deleted meanwhile
+        log.info("workflow refresh skipped: %s", error.message, extra={"workflow_id": workflow_id})
+    except Exception:
+        log.exception("workflow refresh failed unexpectedly", extra={"workflow_id": workflow_id})
 
 
 def _stored_spec(workflow: Workflow) -> WorkflowSpec:
