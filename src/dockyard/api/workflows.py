@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
@@ -110,9 +110,14 @@ def _registered(
 
 
 @router.get("")
-def list_workflows(caller: CallerDep, session: SessionDep, mine: bool = False) -> WorkflowList:
+def list_workflows(
+    caller: CallerDep,
+    session: SessionDep,
+    mine: bool = False,
+    path: Annotated[str | None, Query(max_length=800, description="exact workflow path")] = None,
+) -> WorkflowList:
     """Workflows the caller may see, by path (`mine`: those the caller maintains)."""
-    workflows = services.visible_workflows(session, caller, mine=mine)
+    workflows = services.visible_workflows(session, caller, mine=mine, path=path)
     return WorkflowList(items=[WorkflowOut.of(w, caller) for w in workflows], total=len(workflows))
 
 

@@ -36,7 +36,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from dockyard.cli import access, admin, registries, server, tools
+    from dockyard.cli import access, admin, registries, server, tools, workflows
 
     main.add_command(server.serve)
     main.add_command(server.worker)
@@ -45,6 +45,7 @@ def _register() -> None:
     main.add_command(admin.tokens)
     main.add_command(registries.registries)
     main.add_command(tools.tool)
+    main.add_command(workflows.workflow)
     main.add_command(access.access)
 
 

@@ -81,11 +81,40 @@ class ApiClient:
                 f"lost the connection to dockyard at {self.url} ({type(error).__name__})"
             ) from None
 
+    def download(self, path: str) -> tuple[bytes, str | None]:
+        """The raw body of a GET and the file name its Content-Disposition gives, if any."""
+        try:
+            response = self._http.get(path, headers={"Accept": "*/*"})
+        except httpx.TransportError as error:
+            raise ApiError(
+                f"cannot reach dockyard at {self.url} ({type(error).__name__})"
+            ) from None
+        if response.is_error:
+            try:
+                body = response.json()
+            except json.JSONDecodeError:
+                body = None
+            raise ApiError(_error_message(response, body))
+        disposition = response.headers.get("content-disposition", "")
+        _, _, name = disposition.partition('filename="')
+        return response.content, name.rstrip('"') or None
+
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.request("POST", path, **kwargs)
+
+    def find_workflow(self, ref: str) -> dict[str, Any]:
+        """A workflow by dockyard id, path or TRS id (`#workflow/...`)."""
+        if ref.isdigit():
+            workflow: dict[str, Any] = self.get(f"/api/workflows/{ref}")
+            return workflow
+        found = self.get("/api/workflows", params={"path": ref.removeprefix("#workflow/")})
+        if not found["items"]:
+            raise ApiError(f"no workflow with path {ref!r} is visible to you")
+        first: dict[str, Any] = found["items"][0]
+        return first
 
     def find_tool(self, ref: str) -> dict[str, Any]:
         """A tool by dockyard id or by path."""

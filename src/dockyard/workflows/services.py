@@ -96,9 +96,14 @@ def visible_version(workflow: Workflow, user: User | None, name: str) -> Workflo
     raise NotFound(f"{trs_id(workflow)} has no version {name!r}")
 
 
-def visible_workflows(session: Session, user: User | None, *, mine: bool = False) -> list[Workflow]:
-    """Every workflow the caller may see (or maintains, with `mine`), by path."""
+def visible_workflows(
+    session: Session, user: User | None, *, mine: bool = False, path: str | None = None
+) -> list[Workflow]:
+    """Every workflow the caller may see (or maintains, with `mine`), by path; only the one
+    at `path` (case-insensitively) when given."""
     query = select(Workflow).options(selectinload(Workflow.maintainers)).order_by(Workflow.path)
+    if path is not None:
+        query = query.where(func.lower(Workflow.path) == path.lower())
     if mine:
         if user is None:
             return []
