@@ -7,22 +7,19 @@ README), so they always show the UI as it is.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, expect
 from pydantic import SecretStr
 
 from dockyard.settings import Settings
-from tests.support.app import TEST_SECRET_KEY, MakeUser, serving
+from tests.support.app import TEST_SECRET_KEY, serving
+from tests.support.browser import CHROMIUM_MISSING, shoot, sign_in
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
-PASSWORD = "correct horse battery"
 CWL = """cwlVersion: v1.2
 class: CommandLineTool
 baseCommand: [samtools, view]
@@ -31,10 +28,7 @@ inputs:
 outputs: []
 """
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="Debian's chromium is not installed (scripts/test installs it)",
-)
+pytestmark = CHROMIUM_MISSING
 
 
 @pytest.fixture
@@ -47,40 +41,6 @@ def server(database_url: str, tmp_path: Path, engine: object) -> Iterator[str]:
     )
     with serving(settings) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def people(make_user: MakeUser) -> None:
-    make_user("maria", password=PASSWORD)
-    make_user("bob", password=PASSWORD)
-
-
-def sign_in(browser: Browser, server: str, username: str) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(base_url=server, viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    page.goto("/signin")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("link", name=username)).to_be_visible()
-    return context, page
-
-
-def shoot(page: Page, name: str, database_url: str) -> None:
-    if database_url.startswith("sqlite"):  # one set of pictures is enough
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_register_publish_find_request_grant_and_pull(

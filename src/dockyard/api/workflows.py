@@ -21,7 +21,7 @@ from dockyard.api.schemas.workflows import (
 )
 from dockyard.context import AppContext
 from dockyard.db import unit_of_work
-from dockyard.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from dockyard.errors import AuthenticationRequired, InvalidInput, NotFound
 from dockyard.http import (
     CallerDep,
     ContextDep,
@@ -260,13 +260,13 @@ def freeze_version(workflow_id: Id, name: str, user: UserDep, session: SessionDe
 def pinned_bundle(workflow_id: Id, name: str, caller: CallerDep, session: SessionDep) -> Response:
     """A frozen version's files as a zip, every resolvable image pinned to its digest."""
     version = _version(session, caller, workflow_id, name)
-    files, pins = _pinned(version)
+    files, pins = pinning.pin_version(version)
     about = {
         "workflow": services.trs_id(version.workflow),
         "version": version.name,
         "commit": version.commit,
     }
-    filename = f"{version.workflow.repository}-{version.name}-pinned.zip".replace("/", "_")
+    filename = pinning.bundle_name(version.workflow.repository, version.name)
     return Response(
         pinning.bundle(files, pins, about),
         media_type="application/zip",
@@ -280,7 +280,7 @@ def pinned_descriptor(
 ) -> PlainTextResponse:
     """A frozen version's primary descriptor with its images pinned to their digests."""
     version = _version(session, caller, workflow_id, name)
-    files, _ = _pinned(version)
+    files, _ = pinning.pin_version(version)
     primary = version.primary_descriptor_path or version.workflow.primary_descriptor_path
     return PlainTextResponse(files[primary.lstrip("/")])
 
@@ -288,15 +288,3 @@ def pinned_descriptor(
 def _version(session: Session, caller: User | None, workflow_id: int, name: str) -> WorkflowVersion:
     workflow = services.visible_workflow(session, caller, workflow_id)
     return services.visible_version(workflow, caller, name)
-
-
-def _pinned(version: WorkflowVersion) -> tuple[dict[str, str], list[pinning.Pin]]:
-    if not version.frozen:
-        raise Conflict(
-            f"version {version.name!r} is not frozen: freeze it first "
-            f"(POST .../versions/{version.name}/freeze), so the pins cannot change under it"
-        )
-    return pinning.pin(
-        {f.path: f.content for f in version.files},
-        [pinning.ImageAt(i.file, i.line, i.reference, i.image, i.digest) for i in version.images],
-    )

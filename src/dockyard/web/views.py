@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, quote_plus
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
-from pygments.util import ClassNotFound
 from sqlalchemy import select
 
 from dockyard.access import registry_requests
@@ -18,14 +14,17 @@ from dockyard.access import rules as access_rules
 from dockyard.access.models import AccessRequest
 from dockyard.access.services import tool_image
 from dockyard.catalog import listing, services
-from dockyard.catalog.models import Tool, VersionFile
+from dockyard.catalog.models import Tool
 from dockyard.catalog.rules import DescriptorType
 from dockyard.errors import DockyardError
 from dockyard.http import CatalogDep, SessionDep
 from dockyard.registries.services import describe
 from dockyard.sources.rules import source_link
-from dockyard.web import access, account, manage
+from dockyard.web import access, account, manage, workflows
+from dockyard.web.files import rendered
 from dockyard.web.security import CsrfDep, WebUserDep, redirect, render, signed_in
+from dockyard.workflows import services as workflow_services
+from dockyard.workflows.models import Workflow
 
 router = APIRouter(include_in_schema=False)
 PAGE = 20
@@ -58,6 +57,7 @@ def search(
     registry: Annotated[str, Query(max_length=40)] = "",
     descriptor_type: Annotated[str, Query(max_length=20)] = "",
     access_: Annotated[str, Query(alias="access", pattern="^(|public|private)$")] = "",
+    kind: Annotated[str, Query(pattern="^(|tool|workflow)$")] = "",
     sort: Annotated[str, Query(pattern="^(name|-updated|-created)$")] = "name",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
@@ -71,21 +71,45 @@ def search(
         limit=PAGE,
         offset=(page - 1) * PAGE,
     )
-    found = listing.find_tools(session, user, query)
+    found = (
+        listing.find_tools(session, user, query)
+        if kind != "workflow"
+        else listing.Page(items=[], total=0, total_exact=True, limit=PAGE, offset=0)
+    )
+    flows: list[Workflow] = []
+    flow_total = 0
+    # Workflows have no registry and no private image of their own: those filters are tools'.
+    if kind != "tool" and not registry and not access_:
+        first = (page - 1) * PAGE if kind == "workflow" else 0
+        flows, flow_total = workflow_services.find_workflows(
+            session,
+            user,
+            workflow_services.WorkflowQuery(
+                descriptor_type=descriptor_type or None,
+                words=tuple(q.split()),
+                limit=PAGE,
+                offset=first,
+            ),
+        )
+        if kind != "workflow" and page > 1:
+            flows = []  # beside tools, the first page of workflows shows on the first page
     return render(
         request,
         "search.html",
         {
-            "title": f"Search: {q}" if q else "All tools",
+            "title": f"Search: {q}" if q else "All tools and workflows",
             "q": q,
             "found": found,
+            "workflows": flows,
+            "workflow_total": flow_total,
             "page": page,
-            "pages": max(1, -(-found.total // PAGE)),
+            "pages": max(1, -(-max(found.total, flow_total if kind == "workflow" else 0) // PAGE)),
             "filters": {
                 "registry": registry,
                 "descriptor_type": descriptor_type,
                 "access": access_,
                 "sort": sort,
+                "kind": kind,
             },
             "registries": list(catalog.all()),
             "descriptor_types": DESCRIPTOR_TYPES,
@@ -131,7 +155,7 @@ def tool_page(
             "chosen": chosen,
             "registry": registry,
             "site_url": registry.site_url(tool.host, tool.repository),
-            "files": [_rendered(file) for file in chosen.files] if chosen else [],
+            "files": [rendered(file) for file in chosen.files] if chosen else [],
             "pull": access_rules.pull_lines(
                 image, chosen.name if chosen else None, chosen.digest if chosen else None
             ),
@@ -149,27 +173,6 @@ def tool_page(
             ),
         },
     )
-
-
-def _rendered(file: VersionFile) -> dict[str, Any]:
-    """A file with its content highlighted for its language (escaped by Pygments)."""
-    try:
-        if file.descriptor_type == "CWL":
-            lexer = get_lexer_by_name("yaml")
-        elif file.file_type == "CONTAINERFILE":
-            lexer = get_lexer_by_name("docker")
-        else:
-            lexer = get_lexer_for_filename(file.path)
-    except ClassNotFound:
-        lexer = get_lexer_by_name("text")
-    return {
-        "path": file.path,
-        "file_type": file.file_type,
-        "descriptor_type": file.descriptor_type,
-        "size": file.size,
-        "sha256": file.sha256,
-        "html": highlight(file.content, lexer, HtmlFormatter()),
-    }
 
 
 @router.get("/registries", response_class=HTMLResponse)
@@ -223,3 +226,4 @@ def request_registry(
 router.include_router(account.router)
 router.include_router(manage.router)
 router.include_router(access.router)
+router.include_router(workflows.router)

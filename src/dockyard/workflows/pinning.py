@@ -1,4 +1,4 @@
-"""A frozen version's files with every resolvable image pinned to its digest. Pure.
+"""A frozen version's files with every resolvable image pinned to its digest.
 
 Each image a reading found is rewritten where the descriptor writes it: the reference as
 written, at its line (or the next few lines, for a directive written over several), becomes
@@ -14,6 +14,9 @@ import json
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+
+from dockyard.errors import Conflict
+from dockyard.workflows.models import WorkflowVersion
 
 #: How many lines after an image's line the reference may be written on (a Nextflow ternary
 #: spans three).
@@ -106,3 +109,23 @@ def bundle(files: dict[str, str], pins: Sequence[Pin], about: Mapping[str, objec
         manifest = {**about, "images": [asdict(p) for p in pins]}
         archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return buffer.getvalue()
+
+
+def pin_version(version: WorkflowVersion) -> tuple[dict[str, str], list[Pin]]:
+    """A frozen version's files pinned; `Conflict` for a version that is not frozen (its
+    pins could change under whoever downloads them)."""
+    if not version.frozen:
+        raise Conflict(
+            f"version {version.name!r} is not frozen: freeze it first "
+            f"(POST .../versions/{version.name}/freeze), so the pins cannot change under it"
+        )
+    return pin(
+        {f.path: f.content for f in version.files},
+        [ImageAt(i.file, i.line, i.reference, i.image, i.digest) for i in version.images],
+    )
+
+
+def bundle_name(repository: str, version: str) -> str:
+    """The zip's file name: `{repository}-{version}-pinned.zip`, safe as one path segment."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{repository}-{version}")
+    return f"{safe}-pinned.zip"

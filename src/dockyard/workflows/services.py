@@ -293,6 +293,8 @@ class WorkflowQuery:
     description_contains: str | None = None
     maintainer: str | None = None
     descriptor_type: str | None = None
+    #: Words that must all be in the workflow's search text (path, language, description).
+    words: tuple[str, ...] = ()
     limit: int = 100
     offset: int = 0
 
@@ -318,6 +320,7 @@ def find_workflows(
         )
     if query.descriptor_type is not None:
         conditions.append(Workflow.descriptor_type == query.descriptor_type.upper())
+    conditions.extend(Workflow.search_text.contains(word.lower()) for word in query.words)
     if query.maintainer is not None:
         maintained = (
             select(WorkflowMaintainer.workflow_id)
