@@ -352,3 +352,125 @@ def test_a_private_ecr_image_links_to_the_tool_where_access_is_requested(
         "url": f"/tools/{tool['path']}",
         "request_access_url": f"/tools/{tool['path']}#access",
     }
+
+
+GALAXY = {
+    "a_galaxy_workflow": "true",
+    "format-version": "0.1",
+    "name": "QC",
+    "steps": {
+        "0": {"id": 0, "type": "data_input", "label": "reads", "tool_id": None},
+        "1": {
+            "id": 1,
+            "type": "tool",
+            "label": "quality",
+            "tool_id": "toolshed.g2.bx.psu.edu/repos/devteam/fastqc/fastqc/0.74+galaxy0",
+            "tool_version": "0.74+galaxy0",
+            "tool_shed_repository": {
+                "changeset_revision": "5ec9f6bceaee",
+                "name": "fastqc",
+                "owner": "devteam",
+                "tool_shed": "toolshed.g2.bx.psu.edu",
+            },
+        },
+    },
+}
+
+
+def test_a_galaxy_workflow_lists_its_tool_steps_and_no_images(
+    client: TestClient, make_user: MakeUser, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "lab" / "galaxy")
+    repo.commit({"qc.ga": json.dumps(GALAXY, indent=2)})
+    _, ada = make_user("ada")
+
+    (workflow,) = _register(
+        client, ada, git_url=repo.url, descriptor_type="galaxy", primary_descriptor_path="/qc.ga"
+    )["items"]
+
+    version = _version(client, ada, workflow["id"], "main")
+    assert version["images"] == []
+    assert [(t["step"], t["version"], t["repository"]) for t in version["tools"]] == [
+        ("quality", "0.74+galaxy0", "toolshed.g2.bx.psu.edu/devteam/fastqc")
+    ]
+
+
+def test_bad_registrations_say_what_to_change_and_register_nothing(
+    client: TestClient, make_user: MakeUser, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "lab" / "invalid")
+    repo.commit({".dockstore.yml": "version: 1.2\nworkflows:\n  - subclass: PERL\n"})
+    plain = Repo(tmp_path / "lab" / "plain")
+    plain.commit({"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image="ubuntu:22.04")})
+    _, ada = make_user("ada")
+
+    cases = [
+        ({"git_url": repo.url}, 422, "line 3"),
+        ({"git_url": plain.url}, 422, "has no /.dockstore.yml or /.github/.dockstore.yml"),
+        ({"git_url": plain.url, "descriptor_type": "CWL"}, 422, "give descriptor_type and"),
+        (
+            {"git_url": plain.url, "descriptor_type": "PERL", "primary_descriptor_path": "/x"},
+            422,
+            "is not one of CWL, WDL, NFL, GALAXY, SMK",
+        ),
+        (
+            {"git_url": plain.url, "descriptor_type": "CWL", "primary_descriptor_path": "x.cwl"},
+            422,
+            "is a path from the repository root",
+        ),
+        ({"git_url": "ftp://example.org/x"}, 422, "is not a git URL"),
+    ]
+    for body, status, says in cases:
+        answer = client.post("/api/workflows", json=body, headers=bearer(ada))
+        assert answer.status_code == status, (body, answer.text)
+        assert says in answer.json()["error"]["message"], (body, answer.text)
+    assert client.get("/api/workflows", headers=bearer(ada)).json()["total"] == 0
+    anonymous = client.post("/api/workflows", json={"git_url": plain.url})
+    assert anonymous.status_code == 401
+
+    body = {
+        "git_url": plain.url,
+        "descriptor_type": "CWL",
+        "primary_descriptor_path": "/workflow.cwl",
+    }
+    assert client.post("/api/workflows", json=body, headers=bearer(ada)).status_code == 201
+    again = client.post("/api/workflows", json=body, headers=bearer(ada))
+    assert again.status_code == 409 and "is registered already" in again.json()["error"]["message"]
+
+
+def test_only_maintainers_change_a_workflow_and_others_see_it_only_when_published(
+    client: TestClient, make_user: MakeUser, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "lab" / "shared")
+    repo.commit({"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image="ubuntu:22.04")})
+    _, ada = make_user("ada")
+    _, bob = make_user("bob")
+    (workflow,) = _register(
+        client,
+        ada,
+        git_url=repo.url,
+        descriptor_type="CWL",
+        primary_descriptor_path="/workflow.cwl",
+    )["items"]
+    wid = workflow["id"]
+
+    assert client.get(f"/api/workflows/{wid}", headers=bearer(bob)).status_code == 404
+    client.patch(f"/api/workflows/{wid}", json={"published": True}, headers=bearer(ada))
+    assert client.get(f"/api/workflows/{wid}", headers=bearer(bob)).status_code == 200
+    assert client.get(f"/api/workflows/{wid}").json()["refresh_message"] is None
+    for method, path in (
+        ("PATCH", f"/api/workflows/{wid}"),
+        ("POST", f"/api/workflows/{wid}/refresh"),
+        ("POST", f"/api/workflows/{wid}/versions/main/freeze"),
+        ("POST", f"/api/workflows/{wid}/webhook"),
+        ("DELETE", f"/api/workflows/{wid}"),
+    ):
+        refused = client.request(
+            method,
+            path,
+            json={"published": False} if method == "PATCH" else None,
+            headers=bearer(bob),
+        )
+        assert refused.status_code == 403, (method, path, refused.text)
+    assert client.delete(f"/api/workflows/{wid}", headers=bearer(ada)).status_code == 204
+    assert client.get(f"/api/workflows/{wid}", headers=bearer(ada)).status_code == 404
