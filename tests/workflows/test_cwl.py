@@ -145,6 +145,30 @@ def test_a_packed_graph_is_read_from_its_main_workflow(tmp_path: Path) -> None:
     )
 
 
+def test_an_image_built_when_the_workflow_runs_is_listed_as_unevaluable(tmp_path: Path) -> None:
+    built = """\
+cwlVersion: v1.2
+class: CommandLineTool
+requirements:
+  DockerRequirement:
+    dockerImageId: lab/local-build
+    dockerFile: "FROM ubuntu:22.04"
+hints:
+  DockerRequirement:
+    dockerLoad: images/tool.tar
+baseCommand: [tool]
+inputs: []
+outputs: []
+"""
+    root = repository(tmp_path, {"tool.cwl": built})
+
+    first, second = read_images(root, "/tool.cwl", CATALOG).images
+
+    assert (first.image, first.file, first.line) == ("docker.io/lab/local-build", "/tool.cwl", 5)
+    assert (second.text, second.line, second.image) == ("dockerLoad: images/tool.tar", 9, None)
+    assert "made by `dockerLoad` when the workflow runs" in second.problems[0]
+
+
 def test_the_same_image_twice_in_a_file_gets_each_line(tmp_path: Path) -> None:
     twice = MAIN.replace("quay.io/biocontainers/samtools:1.17--h00cdaf9_0", "ubuntu:22.04")
     root = repository(

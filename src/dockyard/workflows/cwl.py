@@ -24,7 +24,7 @@ from schema_salad.utils import yaml_no_ts
 
 from dockyard.errors import InvalidInput
 from dockyard.registries.catalog import Catalog
-from dockyard.workflows.images import FoundImage, found
+from dockyard.workflows.images import FoundImage, found, unevaluable
 
 #: The most files one workflow may bring in (steps, imports, includes).
 MAX_FILES = 500
@@ -106,9 +106,20 @@ def read_images(root: Path, primary: str, catalog: Catalog) -> CwlReading:
         for process, file_uri in _processes(documents[uri], uri):
             for requirement in _docker_requirements(process):
                 reference, key = _reference(requirement)
-                if reference is None:
-                    continue
                 file_path = fetcher.path_of(urldefrag(file_uri)[0])
+                if reference is None:
+                    built = _built(requirement)
+                    if built is not None:
+                        where, line = lines.find(file_path, *built)
+                        images.append(
+                            unevaluable(
+                                f"{built[0]}: {built[1]}"[:200],
+                                fetcher.relative(where),
+                                line,
+                                f"the image is made by `{built[0]}` when the workflow runs",
+                            )
+                        )
+                    continue
                 where, line = lines.find(file_path, key, reference)
                 images.append(found(reference, fetcher.relative(where), line, catalog))
             for step in getattr(process, "steps", None) or []:
@@ -166,6 +177,8 @@ class _Hint:
     def __init__(self, data: dict[str, Any]) -> None:
         self.dockerPull = data.get("dockerPull")
         self.dockerImageId = data.get("dockerImageId")
+        self.dockerLoad = data.get("dockerLoad")
+        self.dockerFile = data.get("dockerFile")
 
 
 def _reference(requirement: Any) -> tuple[str | None, str]:
@@ -174,6 +187,15 @@ def _reference(requirement: Any) -> tuple[str | None, str]:
     if isinstance(requirement.dockerImageId, str) and requirement.dockerImageId.strip():
         return requirement.dockerImageId, "dockerImageId"
     return None, "dockerPull"
+
+
+def _built(requirement: Any) -> tuple[str, str] | None:
+    """`dockerFile` or `dockerLoad` (an image built or loaded at run time), with its text."""
+    for key in ("dockerFile", "dockerLoad"):
+        value = getattr(requirement, key, None)
+        if isinstance(value, str) and value.strip():
+            return key, value
+    return None
 
 
 class _Lines:
