@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from moto import mock_aws
 
 from dockyard.access.grants import Granter
 from dockyard.registries.credentials import SecretBox
@@ -150,18 +148,6 @@ def test_another_user_never_sees_a_request_its_message_or_identity(
     assert "bobsecretid" in mine.text and "secret message" in inbox.text
     notices = client.get("/api/notifications", headers=bearer(people["maria"])).json()
     assert notices["total"] == 1 and "bobsecretid" in notices["items"][0]["text"]
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
 
 
 def repository_policy() -> dict[str, Any]:

@@ -8,53 +8,16 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 from fastapi.testclient import TestClient
-from moto import mock_aws
 
 from tests.support.app import MakeUser, bearer
 from tests.support.git_repos import Repo
 from tests.support.registry import LocalRegistry
-
-WORKFLOW = """\
-cwlVersion: v1.2
-class: Workflow
-inputs:
-  message: string
-outputs:
-  out:
-    type: File
-    outputSource: echo/out
-steps:
-  echo:
-    run: tools/echo.cwl
-    in:
-      message: message
-    out: [out]
-"""
-
-ECHO = """\
-cwlVersion: v1.2
-class: CommandLineTool
-requirements:
-  DockerRequirement:
-    dockerPull: {image}
-baseCommand: echo
-inputs:
-  message:
-    type: string
-    inputBinding:
-      position: 1
-outputs:
-  out:
-    type: stdout
-stdout: out.txt
-"""
+from tests.support.workflows import ECHO_WORKFLOW, echo_files, echo_tool, register_workflow
 
 DOCKSTORE_YML = """\
 version: 1.2
@@ -98,15 +61,25 @@ def _pushed(registry: LocalRegistry, salt: str = "") -> tuple[str, str, str]:
 
 def _cwl_repo(path: Path, image: str) -> Repo:
     repo = Repo(path)
-    repo.commit({"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image=image)})
+    repo.commit(echo_files(image))
     repo.tag("v1")
     return repo
 
 
 def _register(client: TestClient, token: str, **body: Any) -> dict[str, Any]:
-    answer = client.post("/api/workflows", json=body, headers=bearer(token))
-    assert answer.status_code == 201, answer.text
-    return dict(answer.json())
+    return register_workflow(client, bearer(token), **body)
+
+
+def _echo(client: TestClient, token: str, repo: Repo) -> dict[str, Any]:
+    """The echo workflow of `repo`, registered explicitly."""
+    (workflow,) = _register(
+        client,
+        token,
+        git_url=repo.url,
+        descriptor_type="CWL",
+        primary_descriptor_path="/workflow.cwl",
+    )["items"]
+    return dict(workflow)
 
 
 def _version(client: TestClient, token: str, workflow_id: int, name: str) -> dict[str, Any]:
@@ -159,13 +132,7 @@ def test_a_moved_tag_is_flagged_on_an_unfrozen_version_and_left_alone_on_a_froze
     repository, image, first = _pushed(open_registry)
     repo = _cwl_repo(tmp_path / "lab" / "moving", image)
     _, ada = make_user("ada")
-    (workflow,) = _register(
-        client,
-        ada,
-        git_url=repo.url,
-        descriptor_type="CWL",
-        primary_descriptor_path="/workflow.cwl",
-    )["items"]
+    workflow = _echo(client, ada, repo)
     wid = workflow["id"]
     frozen = client.post(f"/api/workflows/{wid}/versions/v1/freeze", headers=bearer(ada))
     assert frozen.status_code == 200, frozen.text
@@ -174,7 +141,7 @@ def test_a_moved_tag_is_flagged_on_an_unfrozen_version_and_left_alone_on_a_froze
 
     moved = open_registry.push_image(repository, "1.0", salt="moved")
     repo.git("checkout", "--quiet", "-b", "side")
-    repo.commit({"workflow.cwl": WORKFLOW + "doc: changed after the freeze\n"})
+    repo.commit({"workflow.cwl": ECHO_WORKFLOW + "doc: changed after the freeze\n"})
     repo.git("tag", "--force", "v1")  # the frozen version's tag now names another commit
     repo.git("checkout", "--quiet", "main")
     report = client.post(f"/api/workflows/{wid}/refresh", headers=bearer(ada)).json()
@@ -198,13 +165,7 @@ def test_a_frozen_versions_pinned_bundle_carries_the_registrys_digests(
     _, image, digest = _pushed(open_registry)
     repo = _cwl_repo(tmp_path / "lab" / "pinned", image)
     _, ada = make_user("ada")
-    (workflow,) = _register(
-        client,
-        ada,
-        git_url=repo.url,
-        descriptor_type="CWL",
-        primary_descriptor_path="/workflow.cwl",
-    )["items"]
+    workflow = _echo(client, ada, repo)
     wid = workflow["id"]
     unfrozen = client.get(f"/api/workflows/{wid}/versions/v1/pinned", headers=bearer(ada))
     assert unfrozen.status_code == 409
@@ -224,7 +185,7 @@ def test_a_frozen_versions_pinned_bundle_carries_the_registrys_digests(
         ("/tools/echo.cwl", 5, True, digest)
     ]
     primary = client.get(f"/api/workflows/{wid}/versions/v1/pinned/descriptor", headers=bearer(ada))
-    assert primary.text == WORKFLOW
+    assert primary.text == ECHO_WORKFLOW
 
 
 def test_dockstore_yml_with_two_workflows_registers_both(
@@ -234,8 +195,8 @@ def test_dockstore_yml_with_two_workflows_registers_both(
     repo.commit(
         {
             ".dockstore.yml": DOCKSTORE_YML,
-            "workflow.cwl": WORKFLOW,
-            "tools/echo.cwl": ECHO.format(image="quay.io/biocontainers/coreutils:8.31--h14c3975_0"),
+            "workflow.cwl": ECHO_WORKFLOW,
+            "tools/echo.cwl": echo_tool("quay.io/biocontainers/coreutils:8.31--h14c3975_0"),
             "test.json": '{"message": "hello"}\n',
             "count.wdl": COUNT,
         }
@@ -264,11 +225,11 @@ def test_a_version_that_does_not_parse_has_the_problem_alone(
     client: TestClient, make_user: MakeUser, tmp_path: Path
 ) -> None:
     repo = Repo(tmp_path / "lab" / "broken")
-    repo.commit({"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image="ubuntu:22.04")})
+    repo.commit(echo_files("ubuntu:22.04"))
     repo.git("checkout", "--quiet", "-b", "broken")
     repo.commit({"tools/echo.cwl": "cwlVersion: v1.2\nclass: [unclosed\n"})
     repo.git("checkout", "--quiet", "-b", "escaping")
-    repo.commit({"workflow.cwl": WORKFLOW.replace("tools/echo.cwl", "../../etc/passwd")})
+    repo.commit({"workflow.cwl": ECHO_WORKFLOW.replace("tools/echo.cwl", "../../etc/passwd")})
     _, ada = make_user("ada")
 
     registered = _register(
@@ -297,19 +258,6 @@ def test_a_version_that_does_not_parse_has_the_problem_alone(
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto's AWS, with the operator's default credentials in the environment."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
-
-
 def test_a_private_ecr_image_links_to_the_tool_where_access_is_requested(
     aws: None, client: TestClient, make_user: MakeUser, tmp_path: Path
 ) -> None:
@@ -329,17 +277,9 @@ def test_a_private_ecr_image_links_to_the_tool_where_access_is_requested(
     client.post(f"/api/tools/{tool['id']}/versions", json={"name": "2.1"}, headers=bearer(maria))
     assert client.post(f"/api/tools/{tool['id']}/publish", headers=bearer(maria)).status_code == 200
     repo = Repo(tmp_path / "lab" / "private")
-    repo.commit(
-        {"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image=f"{ECR}/team/aligner:2.1")}
-    )
+    repo.commit(echo_files(f"{ECR}/team/aligner:2.1"))
 
-    (workflow,) = _register(
-        client,
-        ada,
-        git_url=repo.url,
-        descriptor_type="CWL",
-        primary_descriptor_path="/workflow.cwl",
-    )["items"]
+    workflow = _echo(client, ada, repo)
 
     (image,) = _version(client, ada, workflow["id"], "main")["images"]
     assert image["private"] is True
@@ -401,7 +341,7 @@ def test_bad_registrations_say_what_to_change_and_register_nothing(
     repo = Repo(tmp_path / "lab" / "invalid")
     repo.commit({".dockstore.yml": "version: 1.2\nworkflows:\n  - subclass: PERL\n"})
     plain = Repo(tmp_path / "lab" / "plain")
-    plain.commit({"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image="ubuntu:22.04")})
+    plain.commit(echo_files("ubuntu:22.04"))
     _, ada = make_user("ada")
 
     cases = [
@@ -442,16 +382,10 @@ def test_only_maintainers_change_a_workflow_and_others_see_it_only_when_publishe
     client: TestClient, make_user: MakeUser, tmp_path: Path
 ) -> None:
     repo = Repo(tmp_path / "lab" / "shared")
-    repo.commit({"workflow.cwl": WORKFLOW, "tools/echo.cwl": ECHO.format(image="ubuntu:22.04")})
+    repo.commit(echo_files("ubuntu:22.04"))
     _, ada = make_user("ada")
     _, bob = make_user("bob")
-    (workflow,) = _register(
-        client,
-        ada,
-        git_url=repo.url,
-        descriptor_type="CWL",
-        primary_descriptor_path="/workflow.cwl",
-    )["items"]
+    workflow = _echo(client, ada, repo)
     wid = workflow["id"]
 
     assert client.get(f"/api/workflows/{wid}", headers=bearer(bob)).status_code == 404

@@ -25,6 +25,7 @@ from dockyard.workflows.models import Workflow
 from tests.support.app import TEST_SECRET_KEY, MakeUser, bearer
 from tests.support.catalog import CATALOG
 from tests.support.git_repos import Repo
+from tests.support.workflows import register_workflow
 
 WDL = """\
 version 1.0
@@ -37,17 +38,8 @@ workflow greet { call hello }
 
 
 def _registered(client: TestClient, token: str, repo: Repo) -> dict[str, Any]:
-    answer = client.post(
-        "/api/workflows",
-        json={
-            "git_url": repo.url,
-            "descriptor_type": "WDL",
-            "primary_descriptor_path": "/hello.wdl",
-        },
-        headers=bearer(token),
-    )
-    assert answer.status_code == 201, answer.text
-    return dict(answer.json()["items"][0])
+    body = {"git_url": repo.url, "descriptor_type": "WDL", "primary_descriptor_path": "/hello.wdl"}
+    return dict(register_workflow(client, bearer(token), **body)["items"][0])
 
 
 def _state(engine: Engine, workflow_id: int) -> Workflow:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from dockyard.errors import ConfigurationError, RegistryAuthFailed
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
@@ -55,18 +54,6 @@ def test_maintainer_credentials_come_before_the_operators() -> None:
         "operator", "op-secret"
     )
     assert resolve(resolver, "quay", "quay.io") is None
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
 
 
 class TwelveHourTokens:

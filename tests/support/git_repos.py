@@ -8,7 +8,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,7 +44,7 @@ class Repo:
         )
         return done.stdout.strip()
 
-    def write(self, files: dict[str, str | bytes]) -> None:
+    def write(self, files: Mapping[str, str | bytes]) -> None:
         for name, content in files.items():
             target = self.path / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ class Repo:
             else:
                 target.write_text(content)
 
-    def commit(self, files: dict[str, str | bytes], message: str = "change") -> str:
+    def commit(self, files: Mapping[str, str | bytes], message: str = "change") -> str:
         self.write(files)
         self.git("add", "--all")
         self.git("commit", "--quiet", "--allow-empty", "-m", message)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from tests.support.app import bearer
 from tests.support.descriptors import FILES
 from tests.support.git_repos import Repo
+from tests.support.workflows import register_workflow
 
 SPEC = Path(__file__).parent / "trs-openapi-2.0.1.yaml"
 PIPELINE = """\
@@ -66,17 +67,13 @@ def test_schemathesis_finds_no_server_error_and_no_response_violating_the_schema
         # A workflow in the catalog too, so that listings mix both classes.
         repo = Repo(tmp_path / "lab" / "pipeline")
         repo.commit({"tools/pipeline.cwl": PIPELINE, "tools/lib/view.cwl": VIEW})
-        workflow = http.post(
-            "/api/workflows",
-            json={
-                "git_url": repo.url,
-                "descriptor_type": "CWL",
-                "primary_descriptor_path": "/tools/pipeline.cwl",
-            },
-            timeout=120,
+        registered = register_workflow(
+            http,
+            git_url=repo.url,
+            descriptor_type="CWL",
+            primary_descriptor_path="/tools/pipeline.cwl",
         )
-        assert workflow.status_code == 201, workflow.text
-        wid = workflow.json()["items"][0]["id"]
+        wid = registered["items"][0]["id"]
         assert http.patch(f"/api/workflows/{wid}", json={"published": True}).status_code == 200
     # Ids supplied so that every operation reaches a real tool (then workflow), version and
     # descriptor type.

@@ -17,71 +17,23 @@ from fastapi.testclient import TestClient
 from tests.support.app import MakeUser, bearer
 from tests.support.git_repos import Repo
 from tests.support.registry import LocalRegistry
+from tests.support.workflows import ECHO_WORKFLOW, echo_files, echo_tool, register_workflow
 
 CWLTOOL = shutil.which("cwltool") or str(Path(sys.executable).parent / "cwltool")
 TRS = "/ga4gh/trs/v2"
-
-WORKFLOW = """\
-cwlVersion: v1.2
-class: Workflow
-inputs:
-  message: string
-outputs:
-  out:
-    type: File
-    outputSource: echo/out
-steps:
-  echo:
-    run: tools/echo.cwl
-    in:
-      message: message
-    out: [out]
-"""
-
-ECHO = """\
-cwlVersion: v1.2
-class: CommandLineTool
-{section}:
-  DockerRequirement:
-    dockerPull: {image}
-baseCommand: echo
-inputs:
-  message:
-    type: string
-    inputBinding:
-      position: 1
-outputs:
-  out:
-    type: stdout
-stdout: out.txt
-"""
-
-
-def _echo(image: str, section: str = "requirements") -> str:
-    return ECHO.format(image=image, section=section)
 
 
 def _published(
     http: httpx.Client | TestClient, repo: Repo, registry_image: str, section: str = "requirements"
 ) -> dict[str, Any]:
-    repo.commit(
-        {
-            "workflow.cwl": WORKFLOW,
-            "tools/echo.cwl": _echo(registry_image, section),
-            "test.json": '{"message": "hello"}\n',
-        }
-    )
-    answer = http.post(
-        "/api/workflows",
-        json={
-            "git_url": repo.url,
-            "descriptor_type": "CWL",
-            "primary_descriptor_path": "/workflow.cwl",
-            "test_parameter_files": ["/test.json"],
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    (workflow,) = answer.json()["items"]
+    repo.commit({**echo_files(registry_image, section), "test.json": '{"message": "hello"}\n'})
+    (workflow,) = register_workflow(
+        http,
+        git_url=repo.url,
+        descriptor_type="CWL",
+        primary_descriptor_path="/workflow.cwl",
+        test_parameter_files=["/test.json"],
+    )["items"]
     published = http.patch(f"/api/workflows/{workflow['id']}", json={"published": True})
     assert published.status_code == 200, published.text
     return dict(published.json())
@@ -124,9 +76,9 @@ def test_a_published_workflow_is_a_trs_tool_of_class_workflow(
 
     base = f"{TRS}/tools/{encoded}/versions/main"
     primary = client.get(f"{base}/PLAIN_CWL/descriptor")
-    assert primary.text == WORKFLOW
+    assert primary.text == ECHO_WORKFLOW
     nested = client.get(f"{base}/CWL/descriptor/tools/echo.cwl").json()
-    assert nested["content"] == _echo(image)
+    assert nested["content"] == echo_tool(image)
     files = client.get(f"{base}/CWL/files").json()
     assert {f["path"]: f["file_type"] for f in files} == {
         "workflow.cwl": "PRIMARY_DESCRIPTOR",
@@ -145,18 +97,15 @@ def test_an_unpublished_workflow_is_not_found_over_trs(
     client: TestClient, make_user: MakeUser, tmp_path: Path
 ) -> None:
     repo = Repo(tmp_path / "lab" / "hidden")
-    repo.commit({"workflow.cwl": WORKFLOW, "tools/echo.cwl": _echo("ubuntu:22.04")})
+    repo.commit(echo_files("ubuntu:22.04"))
     _, ada = make_user("ada")
-    registered = client.post(
-        "/api/workflows",
-        json={
-            "git_url": repo.url,
-            "descriptor_type": "CWL",
-            "primary_descriptor_path": "/workflow.cwl",
-        },
-        headers=bearer(ada),
+    register_workflow(
+        client,
+        bearer(ada),
+        git_url=repo.url,
+        descriptor_type="CWL",
+        primary_descriptor_path="/workflow.cwl",
     )
-    assert registered.status_code == 201
 
     encoded = quote("#workflow/localhost/lab/hidden", safe="")
     assert client.get(f"{TRS}/tools/{encoded}").status_code == 404

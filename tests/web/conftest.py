@@ -7,9 +7,26 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+from pydantic import SecretStr
 
-from tests.support.app import MakeUser
+from dockyard.settings import Settings
+from tests.support.app import TEST_SECRET_KEY, MakeUser, serving
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path, engine: object) -> Iterator[str]:
+    """A live dockyard on the test database (file:// repositories and a loopback registry
+    allowed, as the workflow pages' tests read them)."""
+    settings = Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key=SecretStr(TEST_SECRET_KEY),
+        background_refresh=False,
+        allow_private_network_registries=True,
+    )
+    with serving(settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, FilePayload, expect
-from pydantic import SecretStr
 
-from dockyard.settings import Settings
-from tests.support.app import TEST_SECRET_KEY, serving
 from tests.support.browser import CHROMIUM_MISSING, shoot, sign_in
 
 CWL = """cwlVersion: v1.2
@@ -29,18 +23,6 @@ outputs: []
 """
 
 pytestmark = CHROMIUM_MISSING
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path, engine: object) -> Iterator[str]:
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key=SecretStr(TEST_SECRET_KEY),
-        background_refresh=False,
-    )
-    with serving(settings) as url:
-        yield url
 
 
 def test_register_publish_find_request_grant_and_pull(

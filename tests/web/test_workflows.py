@@ -5,19 +5,16 @@ bundle link; search by kind and language. Takes docs/screenshots/workflow.png.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, expect
-from pydantic import SecretStr
 
-from dockyard.settings import Settings
-from tests.support.app import TEST_SECRET_KEY, MakeUser, bearer, serving
+from tests.support.app import MakeUser, bearer
 from tests.support.browser import CHROMIUM_MISSING, PASSWORD, shoot, sign_in
 from tests.support.git_repos import Repo
 from tests.support.registry import LocalRegistry
+from tests.support.workflows import register_workflow
 
 pytestmark = CHROMIUM_MISSING
 
@@ -61,19 +58,6 @@ process FASTQC {
 """
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path, engine: object) -> Iterator[str]:
-    settings = Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key=SecretStr(TEST_SECRET_KEY),
-        background_refresh=False,
-        allow_private_network_registries=True,
-    )
-    with serving(settings) as url:
-        yield url
-
-
 def test_a_pipelines_page_shows_its_images_and_a_maintainer_freezes_a_version(
     browser: Browser,
     server: str,
@@ -101,17 +85,13 @@ def test_a_pipelines_page_shows_its_images_and_a_maintainer_freezes_a_version(
         }
     )
     with httpx.Client(base_url=server, headers=bearer(token), timeout=120) as http:
-        registered = http.post(
-            "/api/workflows",
-            json={
-                "git_url": repo.url,
-                "descriptor_type": "NFL",
-                "primary_descriptor_path": "/nextflow.config",
-                "description": "RNA-seq, nf-core style",
-            },
-        )
-        assert registered.status_code == 201, registered.text
-        workflow = registered.json()["items"][0]
+        (workflow,) = register_workflow(
+            http,
+            git_url=repo.url,
+            descriptor_type="NFL",
+            primary_descriptor_path="/nextflow.config",
+            description="RNA-seq, nf-core style",
+        )["items"]
         assert http.patch(f"/api/workflows/{workflow['id']}", json={"published": True}).is_success
 
     context, maria = sign_in(browser, server, "maria")

@@ -47,6 +47,7 @@ from dockyard.registries.manifests import PlatformImage
 from dockyard.registries.oci import RegistryClient
 from dockyard.registries.repository import Repository, base_url_for
 from dockyard.sources.services import SourceSync
+from dockyard.workflows.models import Workflow
 
 log = logging.getLogger("dockyard.refresh")
 
@@ -364,15 +365,24 @@ def reclaim_runs(sessions: sessionmaker[Session], older_than: timedelta) -> int:
         return len(stale)
 
 
-def due_tool_ids(session: Session, now: datetime, limit: int) -> list[int]:
-    """Tools whose scheduled refresh has come, the longest overdue first."""
+#: What schedulers refresh: tools (from their registry) and workflows (from git).
+Scheduled = type[Tool] | type[Workflow]
+
+
+def due_ids(session: Session, model: Scheduled, now: datetime, limit: int) -> list[int]:
+    """Tools (or workflows) whose scheduled refresh has come, the longest overdue first."""
     query = (
-        select(Tool.id)
-        .where(or_(Tool.next_refresh_at.is_(None), Tool.next_refresh_at <= now))
-        .order_by(Tool.next_refresh_at.asc().nulls_first(), Tool.id)
+        select(model.id)
+        .where(or_(model.next_refresh_at.is_(None), model.next_refresh_at <= now))
+        .order_by(model.next_refresh_at.asc().nulls_first(), model.id)
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def due_tool_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    """Tools whose scheduled refresh has come, the longest overdue first."""
+    return due_ids(session, Tool, now, limit)
 
 
 def _in_scope(tags: list[str], pattern: str | None) -> list[str]:

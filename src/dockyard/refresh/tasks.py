@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.catalog.models import Tool
@@ -30,10 +30,16 @@ from dockyard.db.types import utcnow
 from dockyard.egress import HostGuard
 from dockyard.errors import DockyardError, NotFound
 from dockyard.refresh.locks import WORKFLOW_LOCK_SPACE, RefreshInProgress, locks_for
-from dockyard.refresh.services import DUE_HOLD, Refresher, due_tool_ids, reclaim_runs
+from dockyard.refresh.services import (
+    DUE_HOLD,
+    Refresher,
+    Scheduled,
+    due_ids,
+    due_tool_ids,
+    reclaim_runs,
+)
 from dockyard.refresh.workflows import (
     WorkflowRefresher,
-    claim_due_workflows,
     due_workflow_ids,
     refresh_workflow_quietly,
 )
@@ -43,6 +49,7 @@ from dockyard.registries.oci import RegistryClient
 from dockyard.settings import Settings, libpq_conninfo
 from dockyard.sources.git import GitReader
 from dockyard.sources.services import SourceSync
+from dockyard.workflows.models import Workflow
 
 log = logging.getLogger("dockyard.refresh")
 
@@ -231,13 +238,16 @@ def _due(sessions: sessionmaker[Session], limit: int) -> list[int]:
         return due_tool_ids(session, utcnow(), limit)
 
 
-def claim_due(sessions: sessionmaker[Session], limit: int) -> list[int]:
-    """Due tools, pushed forward so the next scheduling round does not hand them out again."""
+def claim_due(sessions: sessionmaker[Session], limit: int, model: Scheduled = Tool) -> list[int]:
+    """Due tools (or workflows), pushed forward so the next scheduling round does not hand
+    them out again."""
     now = utcnow()
     with unit_of_work(sessions) as session:
-        due = due_tool_ids(session, now, limit)
-        for tool in session.scalars(select(Tool).where(Tool.id.in_(due))):
-            tool.next_refresh_at = now + DUE_HOLD
+        due = due_ids(session, model, now, limit)
+        if due:
+            session.execute(
+                update(model).where(model.id.in_(due)).values(next_refresh_at=now + DUE_HOLD)
+            )
         return due
 
 
@@ -312,7 +322,7 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> RefreshQ
         await to_thread.run_sync(reclaim_runs, sessions, stale)
         due = await to_thread.run_sync(claim_due, sessions, SCHEDULE_BATCH)
         queued = [tool_id for tool_id in due if await queue.enqueue(tool_id, "schedule")]
-        flows = await to_thread.run_sync(claim_due_workflows, sessions, SCHEDULE_BATCH)
+        flows = await to_thread.run_sync(claim_due, sessions, SCHEDULE_BATCH, Workflow)
         queued += [w for w in flows if await queue.enqueue_workflow(w, "schedule")]
         if queued:
             log.info("scheduled %d refreshes", len(queued))

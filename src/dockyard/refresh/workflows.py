@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dockyard.catalog import rules as catalog_rules
@@ -46,7 +46,7 @@ from dockyard.errors import (
     RegistryNotFound,
 )
 from dockyard.refresh.locks import ToolLocks
-from dockyard.refresh.services import DUE_HOLD, next_refresh
+from dockyard.refresh.services import DUE_HOLD, due_ids, next_refresh
 from dockyard.registries.catalog import Catalog, Registry
 from dockyard.registries.credentials import CredentialResolver, StoredCredential
 from dockyard.registries.oci import RegistryClient
@@ -507,23 +507,7 @@ class WorkflowRefresher:
 
 def due_workflow_ids(session: Session, now: datetime, limit: int) -> list[int]:
     """Workflows whose scheduled refresh has come, the longest overdue first."""
-    query = (
-        select(Workflow.id)
-        .where(or_(Workflow.next_refresh_at.is_(None), Workflow.next_refresh_at <= now))
-        .order_by(Workflow.next_refresh_at.asc().nulls_first(), Workflow.id)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
-def claim_due_workflows(sessions: sessionmaker[Session], limit: int) -> list[int]:
-    """Due workflows, pushed forward so the next scheduling round does not hand them out."""
-    now = utcnow()
-    with unit_of_work(sessions) as session:
-        due = due_workflow_ids(session, now, limit)
-        for workflow in session.scalars(select(Workflow).where(Workflow.id.in_(due))):
-            workflow.next_refresh_at = now + DUE_HOLD
-        return due
+    return due_ids(session, Workflow, now, limit)
 
 
 async def refresh_workflow_quietly(
