@@ -23,7 +23,6 @@ and non-2xx counts are printed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -35,105 +34,22 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import Engine, insert, update
 
 from dockyard import db
-from dockyard.accounts.models import User
-from dockyard.catalog import rules
-from dockyard.catalog.models import Tool, ToolMaintainer, ToolVersion, VersionFile, VersionImage
 from dockyard.registries.catalog import BUILTIN_REGISTRIES, Catalog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from seeding import database, seed
 from tests.support.network import free_port
 
 BASE = "/ga4gh/trs/v2"
 CATALOG = Catalog(BUILTIN_REGISTRIES)
 CWL = "cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: [tool]\ninputs: []\noutputs: []\n"
 PAGE = 100
-
-
-def seed(engine: Engine, tools: int) -> list[str]:
-    """Published tools with two versions, images and a descriptor each; returns their ids."""
-    digest = hashlib.sha256(CWL.encode()).hexdigest()
-    paths: list[str] = []
-    with engine.begin() as connection:
-        user_id = connection.execute(
-            insert(User).values(username="bench", email="bench@example.org").returning(User.id)
-        ).scalar_one()
-        for start in range(0, tools, 2000):
-            numbers = range(start, min(tools, start + 2000))
-            rows = []
-            for n in numbers:
-                repository = f"lab{n % 50}/tool{n}"
-                path = rules.tool_path("quay.io", repository, None)
-                paths.append(path)
-                description = f"Tool number {n} for sequence analysis"
-                rows.append(
-                    {
-                        "id": n + 1,
-                        "path": path,
-                        "registry_id": "quay",
-                        "host": "quay.io",
-                        "repository": repository,
-                        "namespace": f"lab{n % 50}",
-                        "name": f"tool{n}",
-                        "private": False,
-                        "published": True,
-                        "description": description,
-                        "search_text": rules.search_text(path, CATALOG.get("quay"), description),
-                        "descriptor_types": ",CWL,",
-                    }
-                )
-            connection.execute(insert(Tool), rows)
-            connection.execute(
-                insert(ToolMaintainer), [{"tool_id": n + 1, "user_id": user_id} for n in numbers]
-            )
-            versions: list[dict[str, Any]] = [
-                {"id": 2 * n + k + 1, "tool_id": n + 1, "name": name}
-                for n in numbers
-                for k, name in enumerate(("1.0", "1.1"))
-            ]
-            connection.execute(insert(ToolVersion), versions)
-            connection.execute(
-                insert(VersionImage),
-                [
-                    {
-                        "version_id": v["id"],
-                        "digest": f"sha256:{v['id']:064x}",
-                        "os": "linux",
-                        "architecture": arch,
-                        "size": 50_000_000 + v["id"],
-                    }
-                    for v in versions
-                    for arch in ("amd64", "arm64")
-                ],
-            )
-            connection.execute(
-                insert(VersionFile),
-                [
-                    {
-                        "version_id": v["id"],
-                        "path": "tool.cwl",
-                        "file_type": "PRIMARY_DESCRIPTOR",
-                        "descriptor_type": "CWL",
-                        "content": CWL,
-                        "sha256": digest,
-                        "size": len(CWL),
-                    }
-                    for v in versions
-                ],
-            )
-            connection.execute(
-                update(Tool)
-                .where(Tool.id.in_([n + 1 for n in numbers]))
-                .values(default_version_id=Tool.id * 2 - 1)
-            )
-    return paths
 
 
 def scenarios(paths: list[str]) -> dict[str, list[str]]:
@@ -218,7 +134,7 @@ def wrk(
     result = subprocess.run(
         [
             "wrk",
-            "-t2",
+            f"-t{min(2, connections)}",
             f"-c{connections}",
             f"-d{seconds}s",
             "--timeout",
@@ -275,60 +191,88 @@ async def app(scope, receive, send):
 if __name__ == "__main__":
     import uvicorn
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
-                server_header=False)
+                server_header=False, loop="asyncio")  # the loop `dockyard serve` runs
 """
+
+
+#: The servers measured: name, the environment they add, what they are.
+MODES = [
+    ("cached", {}, "the response cache warm (every path read once before the run)"),
+    (
+        "uncached",
+        {"DOCKYARD_TRS_CACHE_MB": "0"},
+        "DOCKYARD_TRS_CACHE_MB=0: every request reads the database (through trs.fast)",
+    ),
+    (
+        "app path",
+        {"DOCKYARD_TRS_CACHE_MB": "0", "DOCKYARD_TRS_FAST_READS": "false"},
+        "uncached, and DOCKYARD_TRS_FAST_READS=false: FastAPI routing and the ORM, as before",
+    ),
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tools", type=int, default=10_000)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", default="1,8,64", help="comma-separated")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--postgresql",
+        default=os.environ.get(
+            "DOCKYARD_TEST_POSTGRESQL_SERVER", "postgresql://postgres@127.0.0.1:5432"
+        ),
+        help="the server to make a scratch database on (trust auth)",
+    )
     args = parser.parse_args()
+    connections = [int(c) for c in args.connections.split(",")]
     if shutil.which("wrk") is None:
         raise SystemExit("bench/trs.py needs wrk, the load generator: apt-get install wrk")
-    with tempfile.TemporaryDirectory() as directory:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        database(args.database, Path(directory), args.postgresql) as url_of_database,
+    ):
         workdir = Path(directory)
-        database = f"sqlite:///{workdir}/bench.db"
-        engine = db.make_engine(database)
+        engine = db.make_engine(url_of_database)
         db.upgrade(engine)
         started = time.perf_counter()
         requests = scenarios(seed(engine, args.tools))
+        if args.database == "postgresql":
+            with engine.begin() as connection:
+                connection.exec_driver_sql("ANALYZE")
         engine.dispose()
-        print(f"{args.tools:,} published tools seeded in {time.perf_counter() - started:.1f}s")
+        print(
+            f"{args.tools:,} published tools seeded in {time.perf_counter() - started:.1f}s "
+            f"({args.database})"
+        )
         env = {
             **os.environ,
-            "DOCKYARD_DATABASE_URL": database,
+            "DOCKYARD_DATABASE_URL": url_of_database,
             "DOCKYARD_DATA_DIR": str(workdir),
             "DOCKYARD_BACKGROUND_REFRESH": "false",
+            "DOCKYARD_SECRET_KEY": "bench-secret-key-" + "x" * 32,
         }
-        port = free_port()
-        dockyard_command = [
-            sys.executable,
-            "-m",
-            "dockyard",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
+        results: dict[tuple[str, str, int], dict[str, float]] = {}
+        answers: dict[str, dict[str, bytes]] = {}
+        for mode, extra, _ in MODES:
+            port = free_port()
+            command = [sys.executable, "-m", "dockyard", "serve", "--port", str(port)]
+            command += ["--log-level", "warning"]
+            with server(command, {**env, **extra}, port, workdir / f"{mode}.log") as url:
+                # Also fills the response cache; links name the server, so they are set aside.
+                answers[mode] = {
+                    path: body.replace(url.encode(), b"http://dockyard")
+                    for path, body in fetch_all(url, requests).items()
+                }
+                for name, paths in requests.items():
+                    for count in connections:
+                        results[(name, mode, count)] = wrk(url, paths, args.seconds, count, workdir)
+        different = [
+            p for p in answers["cached"] if answers["app path"][p] != answers["uncached"][p]
         ]
-        results: dict[str, dict[str, dict[str, float]]] = {}
-        with server(dockyard_command, env, port, workdir / "dockyard.log") as url:
-            answers = fetch_all(url, requests)  # also fills the response cache
-            for name, paths in requests.items():
-                results.setdefault(name, {})["dockyard"] = wrk(
-                    url, paths, args.seconds, args.connections, workdir
-                )
-        port = free_port()
-        dockyard_command[dockyard_command.index("--port") + 1] = str(port)
-        uncached_env = {**env, "DOCKYARD_TRS_CACHE_MB": "0"}
-        with server(dockyard_command, uncached_env, port, workdir / "uncached.log") as url:
-            for name, paths in requests.items():
-                results[name]["uncached"] = wrk(url, paths, args.seconds, args.connections, workdir)
         (workdir / "answers.json").write_text(
-            json.dumps({path: body.decode() for path, body in answers.items()})
-        )
+            json.dumps({path: body.decode() for path, body in answers["cached"].items()})
+        )  # the ceiling serves them as they are: the same length, give or take the port
         (workdir / "ceiling.py").write_text(CEILING_APP)
         port = free_port()
         ceiling_command = [
@@ -338,34 +282,53 @@ def main() -> None:
             str(port),
         ]
         with server(ceiling_command, env, port, workdir / "ceiling.log") as url:
-            for path, body in list(answers.items())[:: max(1, len(answers) // 50)]:
+            sample = list(answers["cached"].items())
+            for path, body in sample[:: max(1, len(sample) // 50)]:
                 assert httpx.get(f"{url}{path}").content == body, path
             for name, paths in requests.items():
-                results[name]["ceiling"] = wrk(url, paths, args.seconds, args.connections, workdir)
+                for count in connections:
+                    results[(name, "ceiling", count)] = wrk(
+                        url, paths, args.seconds, count, workdir
+                    )
+    _report(args, connections, requests, results, different)
+
+
+def _report(
+    args: argparse.Namespace,
+    connections: list[int],
+    requests: dict[str, list[str]],
+    results: dict[tuple[str, str, int], dict[str, float]],
+    different: list[str],
+) -> None:
     print(
-        f"\nwrk: {args.connections} connections, {args.seconds}s per run, "
-        f"cycling over {args.tools:,} tool ids\n"
+        f"\nwrk: {args.seconds}s per run, cycling over {args.tools:,} tool ids "
+        f"({args.database}); r/s, p99 ms, errors (non-2xx and socket)\n"
     )
-    print(
-        f"{'endpoint':<26} {'dockyard':>12} {'ceiling':>12} {'ratio':>6} {'p99 ms':>7} "
-        f"{'errors':>6}   {'uncached':>10} {'ratio':>6} {'p99 ms':>7} {'errors':>6}"
-    )
-    for name, runs in results.items():
-        ceiling = runs["ceiling"]["rps"]
-        cells = []
-        for kind in ("dockyard", "uncached"):
-            run = runs[kind]
-            errors = int(run["non_2xx"] + run["socket_errors"])
-            cells.append(
-                f"{run['rps']:>8,.0f} r/s"
-                + (f" {ceiling:>8,.0f} r/s" if kind == "dockyard" else "")
-                + f" {run['rps'] / ceiling:>6.3f} {run['p99_ms']:>7.1f} {errors:>6}"
-            )
-        print(f"{name:<26} {cells[0]}   {cells[1]}")
-    print(
-        "\ndockyard: answers from its response cache (every path read once before the run); "
-        "uncached: DOCKYARD_TRS_CACHE_MB=0, every request reads the database"
-    )
+    modes = ["ceiling", *(m for m, _, _ in MODES)]
+    print(f"{'endpoint':<26} {'conns':>5} " + " ".join(f"{m:>24}" for m in modes))
+    for name in requests:
+        for count in connections:
+            cells = []
+            for mode in modes:
+                run = results[(name, mode, count)]
+                errors = int(run["non_2xx"] + run["socket_errors"])
+                cells.append(f"{run['rps']:>9,.0f} {run['p99_ms']:>8.1f} {errors:>5}")
+            print(f"{name:<26} {count:>5} " + " ".join(f"{c:>24}" for c in cells))
+    if 1 in connections:
+        print("\none keep-alive client, one request at a time: mean ms, and x the ceiling's")
+        for name in requests:
+            ceiling = 1000 / results[(name, "ceiling", 1)]["rps"]
+            cells = []
+            for mode in modes[1:]:
+                mean = 1000 / results[(name, mode, 1)]["rps"]
+                cells.append(f"{mode} {mean:.3f} ms ({mean / ceiling:.1f}x)")
+            print(f"{name:<26} ceiling {ceiling:.3f} ms; " + "; ".join(cells))
+    print()
+    for mode, _, what in MODES:
+        print(f"{mode}: {what}")
+    print("ceiling: a bare ASGI app on uvicorn answering the same bytes from a dict")
+    verdict = "the same bytes" if not different else f"{len(different)} DIFFERENT answers"
+    print(f"uncached and app path answered {verdict} for every path")
 
 
 if __name__ == "__main__":

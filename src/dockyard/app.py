@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -40,6 +41,7 @@ from dockyard.settings import Settings, load_settings
 from dockyard.trs.api import PREFIXES as TRS_PREFIXES
 from dockyard.trs.api import build_router as trs_router
 from dockyard.trs.cache import TrsCache, generation_source
+from dockyard.trs.fast import FastReads
 from dockyard.web import HERE as WEB_DIR
 from dockyard.web.security import NeedsSignIn, error_page
 from dockyard.web.views import router as web_router
@@ -74,6 +76,11 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
             run_mail_sender(context.sessions, context.mailer, sender_address(settings), stop)
         )
         usage = asyncio.create_task(run_usage_flusher(context.usage, context.sessions, stop))
+        # What start-up made (modules, parsers' grammars, the registries) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks it, which
+        # otherwise paused every request in flight for tenths of a second.
+        gc.collect()
+        gc.freeze()
         yield
         stop.set()
         await mail
@@ -107,6 +114,9 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
         app.include_router(trs_router(prefix))
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    # Innermost: anonymous reads of tools, versions and pages from rows (the cache keeps them).
+    if settings.trs_fast_reads:
+        app.add_middleware(FastReads, prefixes=TRS_PREFIXES, engine=engine)
     if settings.trs_cache_mb:
         app.add_middleware(
             TrsCache,

@@ -106,6 +106,9 @@ class Settings(BaseModel):
     background_refresh: bool = True
     #: Memory for anonymous TRS answers in each web process, in MiB (0 turns the cache off).
     trs_cache_mb: Annotated[int, Field(ge=0, le=65536)] = 64
+    #: Whether anonymous reads of TRS tools, versions and pages are answered from rows ahead
+    #: of the app's routing (`dockyard.trs.fast`); off only to compare, the answers are equal.
+    trs_fast_reads: bool = True
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("database_url")

@@ -104,6 +104,10 @@ class Tool(ShownInCatalog, Base):
     __table_args__ = (
         Index("uq_tools_path_lower", func.lower(path), unique=True),
         Index("ix_tools_name_path", name, path),
+        # The TRS filters `organization`, `registry` and `toolname` (see bench/plans.py).
+        Index("ix_tools_namespace", namespace),
+        Index("ix_tools_host_lower", func.lower(host)),
+        Index("ix_tools_toolname", toolname),
     )
 
     def is_maintained_by(self, user: User | None) -> bool:

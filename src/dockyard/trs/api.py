@@ -120,8 +120,7 @@ def build_router(prefix: str) -> APIRouter:
                     ),
                 )
                 body = [
-                    views.tool_json(t, services.visible_versions(t, caller), base)
-                    for t in page.items
+                    _tool_json(t, services.visible_versions(t, caller), base) for t in page.items
                 ]
                 total = page.total
             if flows:
@@ -169,12 +168,13 @@ def _resource(
     base = _base(request, prefix)
     versions = services.visible_versions(tool, caller)
     if not tail:
-        return _json(views.tool_json(tool, versions, base))
+        return _json(_tool_json(tool, versions, base))
+    facts = views.ToolFacts.of(tool)
     if tail == ["versions"]:
-        return _json([views.version_json(tool, v, base) for v in versions])
+        return _json([views.version_json(facts, views.VersionFacts.of(v), base) for v in versions])
     version = _version(tool, caller, tail[1])
     if len(tail) == 2:
-        return _json(views.version_json(tool, version, base))
+        return _json(views.version_json(facts, views.VersionFacts.of(version), base))
     if tail[2:] == ["containerfile"]:
         found = files.containerfiles(tool, version)
         return _json([views.file_wrapper(f, _file_url(request, f)) for f in found])
@@ -285,6 +285,12 @@ def _valid_tail(tail: list[str]) -> bool:
     return len(tail) == 4 and tail[3] in {"tests", "files"}
 
 
+def _tool_json(tool: Tool, versions: list[ToolVersion], base: str) -> dict[str, Any]:
+    return views.tool_json(
+        views.ToolFacts.of(tool), [views.VersionFacts.of(v) for v in versions], base
+    )
+
+
 def _locate(session: Session, caller: User | None, remainder: str) -> tuple[Tool, list[str]]:
     """The tool a path names and what follows its id, in one query: every cut of the path
     that leaves a valid remainder is a candidate id, and the shortest that names a tool the
@@ -366,6 +372,13 @@ def _paged(
     size: int,
 ) -> Response:
     kept = {k: v for k, v in request.query_params.items() if k not in {"offset", "limit"}}
+    return _json(body, paging_headers(base, kept, total, start, size))
+
+
+def paging_headers(
+    base: str, kept: dict[str, str], total: int, start: int, size: int
+) -> dict[str, str]:
+    """TRS's paging headers for a page of `/tools` (`kept`: the other query parameters)."""
 
     def link(at: int) -> str:
         return f"{base}/tools?{urlencode({**kept, 'offset': at, 'limit': size})}"
@@ -379,7 +392,7 @@ def _paged(
     }
     if start + size < total:
         headers["next_page"] = link(start + size)
-    return _json(body, headers)
+    return headers
 
 
 def _base(request: Request, prefix: str) -> str:

@@ -6,6 +6,8 @@ section 7).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dockyard.catalog.files import FileRow
@@ -28,13 +30,93 @@ WORKFLOW_CLASS = {
 DOCKER_HUB = "docker.io"
 
 
-def image_name(tool: Tool, digest: str | None) -> str:
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    """What an answer shows of one platform image."""
+
+    digest: str
+    size: int | None
+    created: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
+    """What an answer shows of a tool's version: read from its rows, or from the ORM."""
+
+    id: int
+    name: str
+    description: str
+    updated_at: datetime
+    source_reference: str | None
+    source_commit: str | None
+    images: list[ImageFacts]
+    #: The descriptor types of its primary descriptors, sorted.
+    descriptor_types: list[str]
+    containerfile: bool
+
+    @classmethod
+    def of(cls, version: ToolVersion) -> VersionFacts:
+        """The facts of a loaded version (images and files loaded with it)."""
+        return cls(
+            id=version.id,
+            name=version.name,
+            description=version.description,
+            updated_at=version.updated_at,
+            source_reference=version.source_reference,
+            source_commit=version.source_commit,
+            images=[ImageFacts(i.digest, i.size, i.created) for i in version.images],
+            descriptor_types=sorted(
+                {
+                    f.descriptor_type
+                    for f in version.files
+                    if f.file_type == FileType.PRIMARY_DESCRIPTOR and f.descriptor_type
+                }
+            ),
+            containerfile=any(f.file_type == FileType.CONTAINERFILE for f in version.files),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFacts:
+    """What an answer shows of a tool."""
+
+    path: str
+    host: str
+    namespace: str
+    repository: str
+    toolname: str | None
+    description: str
+    updated_at: datetime
+    default_version_id: int | None
+    #: The git source's URL, when the tool has one.
+    git_url: str | None
+    #: Its maintainers' usernames, first maintainer first.
+    maintainers: list[str]
+
+    @classmethod
+    def of(cls, tool: Tool) -> ToolFacts:
+        """The facts of a loaded tool (maintainers loaded with it)."""
+        return cls(
+            path=tool.path,
+            host=tool.host,
+            namespace=tool.namespace,
+            repository=tool.repository,
+            toolname=tool.toolname,
+            description=tool.description,
+            updated_at=tool.updated_at,
+            default_version_id=tool.default_version_id,
+            git_url=tool.source["git_url"] if tool.source else None,
+            maintainers=[m.user.username for m in tool.maintainers],
+        )
+
+
+def image_name(tool: ToolFacts, digest: str | None) -> str:
     """`repo@sha256:...` when pinned; the host is left out for Docker Hub only."""
     base = tool.repository if tool.host == DOCKER_HUB else f"{tool.host}/{tool.repository}"
     return f"{base}@{digest}" if digest else base
 
 
-def tool_json(tool: Tool, versions: list[ToolVersion], base: str) -> dict[str, Any]:
+def tool_json(tool: ToolFacts, versions: list[VersionFacts], base: str) -> dict[str, Any]:
     """A TRS Tool with its visible versions."""
     answer: dict[str, Any] = {
         "url": f"{base}/tools/{_encoded(tool.path)}",
@@ -50,15 +132,8 @@ def tool_json(tool: Tool, versions: list[ToolVersion], base: str) -> dict[str, A
     return _without_nulls(answer)
 
 
-def version_json(tool: Tool, version: ToolVersion, base: str) -> dict[str, Any]:
+def version_json(tool: ToolFacts, version: VersionFacts, base: str) -> dict[str, Any]:
     """A TRS ToolVersion: one ImageData per platform, descriptor types from its files."""
-    kinds = sorted(
-        {
-            file.descriptor_type
-            for file in version.files
-            if file.file_type == FileType.PRIMARY_DESCRIPTOR and file.descriptor_type
-        }
-    )
     images = [
         _without_nulls(
             {
@@ -77,22 +152,22 @@ def version_json(tool: Tool, version: ToolVersion, base: str) -> dict[str, Any]:
         "id": version.name,
         "name": version.name,
         "description": version.description or None,
-        "author": [m.user.username for m in tool.maintainers] or None,
+        "author": tool.maintainers or None,
         "is_production": tool.default_version_id == version.id,
         "images": images,
-        "descriptor_type": kinds,
-        "containerfile": any(f.file_type == FileType.CONTAINERFILE for f in version.files),
+        "descriptor_type": version.descriptor_types,
+        "containerfile": version.containerfile,
         "meta_version": version.updated_at.isoformat(),
         "verified": False,
         "signed": False,
     }
-    if tool.source and version.source_commit:
+    if tool.git_url and version.source_commit:
         # An extension: TRS has no field for where a version's files came from.
         answer["dockyard_source"] = {
-            "git_url": tool.source["git_url"],
+            "git_url": tool.git_url,
             "reference": version.source_reference,
             "commit": version.source_commit,
-            "url": source_link(tool.source["git_url"], version.source_commit),
+            "url": source_link(tool.git_url, version.source_commit),
         }
     return _without_nulls(answer)
 
