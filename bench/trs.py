@@ -52,14 +52,15 @@ CWL = "cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: [tool]\ninputs: []
 PAGE = 100
 
 
-def scenarios(paths: list[str]) -> dict[str, list[str]]:
-    """The request paths of each measured endpoint."""
-    encoded = [quote(path, safe="") for path in paths]
+def scenarios(paths: list[str], step: int = 1) -> dict[str, list[str]]:
+    """The request paths of each measured endpoint: every `step`-th tool and page."""
+    encoded = [quote(path, safe="") for path in paths[::step]]
     return {
         "GET /tools/{id}": [f"{BASE}/tools/{tool}" for tool in encoded],
         "GET /tools/{id}/versions": [f"{BASE}/tools/{tool}/versions" for tool in encoded],
         "GET /tools?limit=100": [
-            f"{BASE}/tools?limit={PAGE}&offset={offset}" for offset in range(0, len(paths), PAGE)
+            f"{BASE}/tools?limit={PAGE}&offset={offset}"
+            for offset in range(0, len(paths), PAGE * step)
         ],
     }
 
@@ -216,6 +217,12 @@ def main() -> None:
     parser.add_argument("--tools", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", default="1,8,64", help="comma-separated")
+    parser.add_argument(
+        "--paths",
+        type=int,
+        default=0,
+        help="cycle over this many tools (and pages), spread over the catalogue (0: all)",
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument(
         "--postgresql",
@@ -236,7 +243,9 @@ def main() -> None:
         engine = db.make_engine(url_of_database)
         db.upgrade(engine)
         started = time.perf_counter()
-        requests = scenarios(seed(engine, args.tools))
+        seeded = seed(engine, args.tools)
+        step = max(1, len(seeded) // args.paths) if args.paths else 1
+        requests = scenarios(seeded, step)
         if args.database == "postgresql":
             with engine.begin() as connection:
                 connection.exec_driver_sql("ANALYZE")
@@ -301,7 +310,8 @@ def _report(
     different: list[str],
 ) -> None:
     print(
-        f"\nwrk: {args.seconds}s per run, cycling over {args.tools:,} tool ids "
+        f"\nwrk: {args.seconds}s per run, cycling over {len(requests['GET /tools/{id}']):,} "
+        f"of {args.tools:,} tool ids "
         f"({args.database}); r/s, p99 ms, errors (non-2xx and socket)\n"
     )
     modes = ["ceiling", *(m for m, _, _ in MODES)]

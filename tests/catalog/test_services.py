@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dockyard.accounts.models import User
 from dockyard.catalog import contents, listing, services
 from dockyard.catalog.listing import ToolQuery
-from dockyard.catalog.models import Tool
+from dockyard.catalog.models import Tool, ToolVersion
 from dockyard.errors import Conflict, InvalidInput, InvalidRegistryPath, NotFound, PermissionDenied
 from tests.support.catalog import CATALOG, published, register
 
@@ -228,3 +229,37 @@ def test_maintainers_add_each_other_but_never_remove_the_last(
         services.remove_maintainer(session, grace, tool.id, "grace")
     with pytest.raises(NotFound):
         services.add_maintainer(session, grace, tool.id, "nobody")
+
+
+def test_the_visibility_conditions_say_what_can_view_and_visible_versions_say(
+    session: Session, ada: User, grace: User, admin: User
+) -> None:
+    shown = published(session, ada, "quay.io/lab/shown")
+    contents.add_version(session, ada, shown.id, "beta", hidden=True)
+    draft = register(session, ada, "quay.io/lab/draft")
+    contents.add_version(session, ada, draft.id, "1.0")
+    contents.add_version(session, ada, draft.id, "beta", hidden=True)
+    session.flush()
+    tools = [shown, draft]
+
+    for caller in (None, ada, grace, admin):
+        seen = set(
+            session.scalars(
+                select(Tool.id).where(
+                    Tool.id.in_([t.id for t in tools]), services.tools_visible_to(caller)
+                )
+            )
+        )
+        assert seen == {t.id for t in tools if services.can_view(t, caller)}, caller
+        versions = set(
+            session.scalars(
+                select(ToolVersion.id).where(
+                    ToolVersion.tool_id.in_([t.id for t in tools]),
+                    services.versions_visible_to(caller),
+                )
+            )
+        )
+        assert versions == {v.id for t in tools for v in services.visible_versions(t, caller)}, (
+            caller
+        )
+    assert len(seen) == 2 and len(versions) == 4  # the admin sees everything

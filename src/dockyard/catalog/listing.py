@@ -13,7 +13,7 @@ from dockyard.accounts.models import User
 from dockyard.catalog import rules
 from dockyard.catalog.models import Tool, ToolMaintainer
 from dockyard.catalog.search import INDEXED_SORTS, matches, query_terms
-from dockyard.catalog.services import VERSION_CONTENTS
+from dockyard.catalog.services import VERSION_CONTENTS, tools_visible_to
 from dockyard.errors import InvalidInput
 
 MAX_PAGE = 100
@@ -113,15 +113,13 @@ def _filtered(
     session: Session, user: User | None, query: ToolQuery, *, dense: bool = False
 ) -> Select[Tool]:
     statement = select(Tool)
-    maintained = select(ToolMaintainer.tool_id).where(
-        ToolMaintainer.user_id == (user.id if user else -1)
-    )
     if query.mine:
+        maintained = select(ToolMaintainer.tool_id).where(
+            ToolMaintainer.user_id == (user.id if user else -1)
+        )
         statement = statement.where(Tool.id.in_(maintained))
-    elif user is None:
-        statement = statement.where(Tool.published.is_(True))
-    elif not user.is_admin:
-        statement = statement.where(or_(Tool.published.is_(True), Tool.id.in_(maintained)))
+    elif user is None or not user.is_admin:
+        statement = statement.where(tools_visible_to(user))
     if query.path is not None:
         statement = statement.where(func.lower(Tool.path) == query.path.lower())
     if query.registry is not None:

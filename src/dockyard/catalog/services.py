@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -66,6 +66,29 @@ def visible_tool(session: Session, user: User | None, tool_id: int) -> Tool:
     if tool is None or not can_view(tool, user):
         raise NotFound(f"no tool with id {tool_id}")
     return tool
+
+
+def tools_visible_to(user: User | None) -> ColumnElement[bool]:
+    """Rule 6 as a query condition on tools: what `can_view` says of each row."""
+    if user is not None and user.is_admin:
+        return true()
+    published = Tool.published.is_(True)
+    if user is None:
+        return published
+    maintained = select(ToolMaintainer.tool_id).where(ToolMaintainer.user_id == user.id)
+    return or_(published, Tool.id.in_(maintained))
+
+
+def versions_visible_to(user: User | None) -> ColumnElement[bool]:
+    """`visible_versions` as a query condition on versions: hidden ones only for the tool's
+    maintainers and admins."""
+    if user is not None and user.is_admin:
+        return true()
+    shown = ToolVersion.hidden.is_(False)
+    if user is None:
+        return shown
+    maintained = select(ToolMaintainer.tool_id).where(ToolMaintainer.user_id == user.id)
+    return or_(shown, ToolVersion.tool_id.in_(maintained))
 
 
 #: Loader options that bring each version's images and files with the tool, in two queries.

@@ -39,6 +39,7 @@ from starlette.requests import Request
 from dockyard.accounts.models import User
 from dockyard.catalog.models import Tool, ToolMaintainer, ToolVersion, VersionFile, VersionImage
 from dockyard.catalog.rules import FileType
+from dockyard.catalog.services import tools_visible_to, versions_visible_to
 from dockyard.errors import DockyardError
 from dockyard.http import external_url
 from dockyard.trs import views
@@ -66,18 +67,20 @@ _TOOL_COLUMNS = (
     Tool.default_version_id,
     Tool.source,
 )
+#: What an anonymous caller may see, as the catalogue's services say it.
+_ANONYMOUS_TOOLS = tools_visible_to(None)
 TOOLS_BY_PATH = select(*_TOOL_COLUMNS).where(
     func.lower(Tool.path).in_(bindparam("paths", expanding=True, type_=String)),
-    Tool.published.is_(True),
+    _ANONYMOUS_TOOLS,
 )
 TOOLS_PAGE = (
     select(*_TOOL_COLUMNS)
-    .where(Tool.published.is_(True))
+    .where(_ANONYMOUS_TOOLS)
     .order_by(Tool.name.asc(), Tool.path.asc())
     .limit(bindparam("limit", type_=Integer))
     .offset(bindparam("offset", type_=Integer))
 )
-PUBLISHED_TOOLS = select(func.count()).select_from(Tool).where(Tool.published.is_(True))
+PUBLISHED_TOOLS = select(func.count()).select_from(Tool).where(_ANONYMOUS_TOOLS)
 PUBLISHED_WORKFLOWS = select(func.count()).select_from(Workflow).where(Workflow.published.is_(True))
 _OF_TOOLS: BindParameter[Any] = bindparam("tools", expanding=True, type_=Integer)
 MAINTAINERS = (
@@ -86,7 +89,7 @@ MAINTAINERS = (
     .where(ToolMaintainer.tool_id.in_(_OF_TOOLS))
     .order_by(ToolMaintainer.id)
 )
-_VISIBLE = (ToolVersion.tool_id.in_(_OF_TOOLS), ToolVersion.hidden.is_(False))
+_VISIBLE = (ToolVersion.tool_id.in_(_OF_TOOLS), versions_visible_to(None))
 VERSIONS = (
     select(
         ToolVersion.tool_id,
