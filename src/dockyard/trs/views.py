@@ -6,9 +6,11 @@ section 7).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from dockyard.catalog.files import FileRow
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile
@@ -290,9 +292,9 @@ def descriptor_type(text: str) -> tuple[DescriptorType, bool] | None:
     return DescriptorType(kind), plain
 
 
+@functools.lru_cache(maxsize=16384)
 def _encoded(text: str) -> str:
-    from urllib.parse import quote
-
+    """A path segment percent-encoded (kept: a page of tools encodes each id once per version)."""
     return quote(text, safe="")
 
 
