@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
-import socket
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -52,7 +50,8 @@ from dockyard.registries.credentials import CredentialResolver, StoredCredential
 from dockyard.registries.oci import RegistryClient
 from dockyard.registries.reference import ImageReference, parse_reference
 from dockyard.registries.repository import Credentials, Repository, base_url_for
-from dockyard.sources.git import GitReader, SourceError, url_host
+from dockyard.sources.git import GitReader, SourceError
+from dockyard.sources.services import checked_addresses
 from dockyard.workflows import dockstore_yml, reading
 from dockyard.workflows.images import FoundImage
 from dockyard.workflows.models import Workflow, WorkflowFile, WorkflowImage, WorkflowVersion
@@ -153,7 +152,6 @@ class WorkflowRefresher:
     locks: ToolLocks
     interval: int = 21600
     deadline: float = REFRESH_DEADLINE
-    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     async def refresh(self, workflow_id: int, *, trigger: str = "manual") -> WorkflowReport:
         """Refresh one workflow; a git failure is reported and recorded, never raised.
@@ -192,9 +190,7 @@ class WorkflowRefresher:
         repository cannot be read.
         """
         where = location(git_url)
-        scheme, host = url_host(git_url)
-        netloc = f"[{host}]" if ":" in host else host
-        pins = [] if scheme == "file" else await self.guard.addresses(f"https://{netloc}/")
+        pins = await checked_addresses(self.guard, git_url)
         try:
             text, found_at = await to_thread.run_sync(self._dockstore_yml, git_url, pins)
         except SourceError as error:
@@ -221,7 +217,7 @@ class WorkflowRefresher:
         ]
 
     def _dockstore_yml(self, git_url: str, pins: list[str]) -> tuple[str, str]:
-        default = self.reader.default_branch(git_url, pins=pins)
+        _, default = self.reader.remote(git_url, pins=pins)
         if default is None:
             raise InvalidInput(f"{git_url} has no default branch to read .dockstore.yml from")
         commit = self.reader.fetch(git_url, f"refs/heads/{default}", pins=pins)
@@ -238,14 +234,9 @@ class WorkflowRefresher:
     # --- reading ------------------------------------------------------------------------------
 
     async def _refresh(self, plan: _Plan, report: WorkflowReport) -> None:
-        scheme, host = url_host(plan.git_url)
-        netloc = f"[{host}]" if ":" in host else host
-        pins = [] if scheme == "file" else await self.guard.addresses(f"https://{netloc}/")
-        refs = await to_thread.run_sync(
-            functools.partial(self.reader.remote_refs, plan.git_url, pins=pins)
-        )
-        default = await to_thread.run_sync(
-            functools.partial(self.reader.default_branch, plan.git_url, pins=pins)
+        pins = await checked_addresses(self.guard, plan.git_url)
+        refs, default = await to_thread.run_sync(
+            functools.partial(self.reader.remote, plan.git_url, pins=pins)
         )
         wanted, left_out = _wanted(refs, plan.spec, default)
         reads: list[_Read] = []
@@ -628,10 +619,10 @@ def _to_resolve(plan: _Plan, reads: Sequence[_Read]) -> dict[str, str | None]:
             for found in read.images:
                 if found.image is not None:
                     images.setdefault(found.image, found.registry)
-        elif read.problem is None or read.name in plan.versions:
-            stored = plan.versions.get(read.name)
-            for image, registry_id in stored.images if stored is not None else ():
-                images.setdefault(image, registry_id)
+            continue
+        stored = plan.versions.get(read.name)  # unchanged, or kept after a problem
+        for image, registry_id in stored.images if stored is not None else ():
+            images.setdefault(image, registry_id)
     return images
 
 

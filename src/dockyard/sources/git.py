@@ -97,27 +97,37 @@ class GitReader:
         `pins` are the addresses the host was checked at: over HTTP(S), git connects to
         them instead of resolving the name again (which could answer otherwise by then).
         """
+        return self.remote(url, pins=pins)[0]
+
+    def remote(self, url: str, *, pins: Sequence[str] = ()) -> tuple[dict[str, str], str | None]:
+        """`remote_refs`, and the branch the repository's HEAD names (`main`, `master`; None if
+        it names none), from one `ls-remote`."""
         output = self._git(
-            None, "ls-remote", "--heads", "--tags", "--", url, what=url, pins=_pinned(url, pins)
+            None,
+            "ls-remote",
+            "--symref",
+            "--",
+            url,
+            "HEAD",
+            "refs/heads/*",
+            "refs/tags/*",
+            what=url,
+            pins=_pinned(url, pins),
         )
         refs: dict[str, str] = {}
+        default = None
         for line in output.splitlines():
+            if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+                default = line[len("ref: refs/heads/") : -len("\tHEAD")]
+                continue
             sha, _, name = line.partition("\t")
+            if not name.startswith(("refs/heads/", "refs/tags/")):
+                continue  # HEAD itself
             if name.endswith("^{}"):
                 refs[name[: -len("^{}")]] = sha  # an annotated tag: the commit it points to
             else:
                 refs.setdefault(name, sha)
-        return refs
-
-    def default_branch(self, url: str, *, pins: Sequence[str] = ()) -> str | None:
-        """The branch the repository's HEAD names (`main`, `master`), or None if it names none."""
-        output = self._git(
-            None, "ls-remote", "--symref", "--", url, "HEAD", what=url, pins=_pinned(url, pins)
-        )
-        for line in output.splitlines():
-            if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
-                return line[len("ref: refs/heads/") : -len("\tHEAD")]
-        return None
+        return refs, default
 
     def fetch(self, url: str, reference: str, *, pins: Sequence[str] = ()) -> str:
         """Fetch `reference` (branch, tag or commit) shallowly; the commit's id. `pins` as

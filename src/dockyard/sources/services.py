@@ -83,6 +83,16 @@ class _Outcome:
     problem: str | None = None
 
 
+async def checked_addresses(guard: HostGuard, git_url: str) -> list[str]:
+    """The addresses the guard allows a git URL's host at, for git to connect to (`pins`);
+    none for `file://`, which has no host."""
+    scheme, host = url_host(git_url)
+    if scheme == "file":
+        return []
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal is bracketed
+    return await guard.addresses(f"https://{netloc}/")
+
+
 class SourceSync:
     """Reads git-backed versions' files during a refresh."""
 
@@ -98,9 +108,7 @@ class SourceSync:
         spec, versions = plan
         outcomes: list[_Outcome] = []
         try:
-            scheme, host = url_host(spec.git_url)
-            netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal is bracketed
-            pins = [] if scheme == "file" else await self.guard.addresses(f"https://{netloc}/")
+            pins = await checked_addresses(self.guard, spec.git_url)
             refs = await to_thread.run_sync(
                 functools.partial(self.reader.remote_refs, spec.git_url, pins=pins)
             )
