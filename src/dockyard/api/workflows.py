@@ -47,8 +47,8 @@ async def register_workflow(body: WorkflowIn, request: Request, context: Context
     With `descriptor_type` and `primary_descriptor_path`, one workflow; without them, one per
     entry of the repository's `.dockstore.yml` (default branch). The caller maintains them.
     """
-    header = request.headers.get("authorization")
-    await to_thread.run_sync(_caller, context, header)  # refuse anonymous callers before git
+    # The caller is known before git is read: anonymous callers are refused at once.
+    caller = await to_thread.run_sync(_caller_id, context, request, "register workflows")
     async with open_workflow_refresher(
         context.settings, context.sessions, context.catalog
     ) as refresher:
@@ -73,38 +73,49 @@ async def register_workflow(body: WorkflowIn, request: Request, context: Context
             ]
         else:
             registrations = await refresher.discover(body.git_url.strip())
-        ids = await to_thread.run_sync(_register, context, header, registrations)
+        ids = await to_thread.run_sync(_register, context, caller, registrations)
         reports = [(await refresher.refresh(i, trigger="registration")).as_dict() for i in ids]
     publish = [i for i, r in zip(ids, registrations, strict=True) if r.publish]
-    items = await to_thread.run_sync(_registered, context, header, ids, publish)
+    items = await to_thread.run_sync(_registered, context, caller, ids, publish)
     return Registered(items=items, reports=reports)
 
 
-def _caller(context: AppContext, header: str | None) -> None:
+def _signed_in(session: Session, context: AppContext, request: Request, to: str) -> User:
+    """The user the request's token names; `AuthenticationRequired` without one."""
+    user = user_from_header(session, request.headers.get("authorization"), context.usage)
+    if user is None:
+        raise AuthenticationRequired(f"sign in (an API token) to {to}")
+    return user
+
+
+def _caller_id(context: AppContext, request: Request, to: str) -> int:
     with unit_of_work(context.sessions, write=False) as session:
-        if user_from_header(session, header, context.usage) is None:
-            raise AuthenticationRequired("sign in (an API token) to register workflows")
+        return _signed_in(session, context, request, to).id
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:  # deleted while git was read
+        raise AuthenticationRequired("the account that sent this request no longer exists")
+    return user
 
 
 def _register(
-    context: AppContext, header: str | None, registrations: list[services.Registration]
+    context: AppContext, user_id: int, registrations: list[services.Registration]
 ) -> list[int]:
     with unit_of_work(context.sessions) as session:
-        user = user_from_header(session, header, context.usage)
-        assert user is not None  # checked by _caller
+        user = _user(session, user_id)
         return [w.id for w in services.register(session, user, registrations)]
 
 
 def _registered(
-    context: AppContext, header: str | None, ids: list[int], publish: list[int]
+    context: AppContext, user_id: int, ids: list[int], publish: list[int]
 ) -> list[WorkflowOut]:
     """The registered workflows; those `.dockstore.yml` publishes, published where they can."""
     with unit_of_work(context.sessions) as session:
-        user = user_from_header(session, header, context.usage)
-        assert user is not None
+        user = _user(session, user_id)
         for workflow_id in publish:
-            workflow = services.visible_workflow(session, user, workflow_id)
-            if any(v.commit and v.problem is None for v in workflow.versions):
+            if services.publishable(services.visible_workflow(session, user, workflow_id)):
                 services.update(session, user, workflow_id, published=True)
         return [WorkflowOut.of(services.visible_workflow(session, user, i), user) for i in ids]
 
@@ -148,13 +159,10 @@ def delete_workflow(workflow_id: Id, user: UserDep, session: SessionDep) -> Resp
 @router.post("/{workflow_id}/refresh")
 async def refresh_workflow(workflow_id: Id, request: Request, context: ContextDep) -> JSONResponse:
     """Read the workflow's branches and tags from git, and its images from their registries."""
-    header = request.headers.get("authorization")
 
     def authorize() -> None:
-        with unit_of_work(context.sessions) as session:
-            user = user_from_header(session, header, context.usage)
-            if user is None:
-                raise AuthenticationRequired("sign in (an API token) to refresh workflows")
+        with unit_of_work(context.sessions, write=False) as session:
+            user = _signed_in(session, context, request, "refresh workflows")
             services.changeable_workflow(session, user, workflow_id)
 
     await to_thread.run_sync(authorize)
@@ -259,16 +267,9 @@ def freeze_version(workflow_id: Id, name: str, user: UserDep, session: SessionDe
 @router.get("/{workflow_id}/versions/{name}/pinned")
 def pinned_bundle(workflow_id: Id, name: str, caller: CallerDep, session: SessionDep) -> Response:
     """A frozen version's files as a zip, every resolvable image pinned to its digest."""
-    version = _version(session, caller, workflow_id, name)
-    files, pins = pinning.pin_version(version)
-    about = {
-        "workflow": services.trs_id(version.workflow),
-        "version": version.name,
-        "commit": version.commit,
-    }
-    filename = pinning.bundle_name(version.workflow.repository, version.name)
+    body, filename = pinning.version_bundle(_version(session, caller, workflow_id, name))
     return Response(
-        pinning.bundle(files, pins, about),
+        body,
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

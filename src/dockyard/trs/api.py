@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 from urllib.parse import unquote, urlencode
 
@@ -217,9 +217,7 @@ def _workflow_resource(
         return _json(views.workflow_json(workflow, versions, base))
     if tail == ["versions"]:
         return _json([views.workflow_version_json(workflow, v, base) for v in versions])
-    name = tail[1]
-    if name.lower().startswith(f"{trs_id(workflow).lower()}:"):
-        name = name[len(trs_id(workflow)) + 1 :]
+    name = version_name(trs_id(workflow), tail[1])
     version = workflow_services.visible_version(workflow, caller, name)
     if len(tail) == 2:
         return _json(views.workflow_version_json(workflow, version, base))
@@ -257,19 +255,13 @@ def _workflow_resource(
 def _locate_workflow(
     session: Session, caller: User | None, remainder: str
 ) -> tuple[Workflow, list[str]]:
-    """The workflow a `#workflow/...` path names and what follows its id: the shortest cut
-    that names a workflow the caller may see and leaves a valid remainder."""
-    segments = remainder.split("/")
-    for cut in range(1, len(segments) + 1):
-        tail = [unquote(s) for s in segments[cut:]]
-        if not _valid_tail(tail):
-            continue
-        path = unquote("/".join(segments[:cut])).removeprefix(TRS_PREFIX)
-        try:
-            return workflow_services.workflow_by_path(session, caller, path), tail
-        except NotFound:
-            continue
-    raise NotFound(f"no workflow {unquote(remainder.split('/versions')[0])!r}")
+    """The workflow a `#workflow/...` path names and what follows its id, in one query, as
+    `_locate` finds a tool."""
+    tails = candidate_ids(remainder, lambda text: text.removeprefix(TRS_PREFIX))
+    workflow = workflow_services.first_visible_workflow(session, caller, list(tails))
+    if workflow is None:
+        raise NotFound(not_found_message(remainder, "workflow"))
+    return workflow, tails[workflow.path.lower()]
 
 
 #: The shapes of what may follow a tool id.
@@ -291,19 +283,39 @@ def _tool_json(tool: Tool, versions: list[ToolVersion], base: str) -> dict[str, 
     )
 
 
+def candidate_ids(remainder: str, canonical: Callable[[str], str]) -> dict[str, list[str]]:
+    """Every cut of the path below /tools/ that leaves a valid remainder: the candidate id
+    (as `canonical` writes it, case-folded) and what follows it, shortest first."""
+    segments = remainder.split("/")
+    tails: dict[str, list[str]] = {}
+    for cut in range(1, len(segments) + 1):
+        tail = [unquote(s) for s in segments[cut:]]
+        if _valid_tail(tail):
+            tails.setdefault(canonical(unquote("/".join(segments[:cut]))).lower(), tail)
+    return tails
+
+
+def not_found_message(remainder: str, what: str = "tool") -> str:
+    """The 404 message for a path below /tools/ that names nothing the caller may see."""
+    return f"no {what} {unquote(remainder.split('/versions')[0])!r}"
+
+
+def version_name(owner_id: str, version_id: str) -> str:
+    """A version id as TRS may write it, `<tool id>:<name>`, as the version's name."""
+    prefix = f"{owner_id}:"
+    return (
+        version_id[len(prefix) :] if version_id.lower().startswith(prefix.lower()) else version_id
+    )
+
+
 def _locate(session: Session, caller: User | None, remainder: str) -> tuple[Tool, list[str]]:
     """The tool a path names and what follows its id, in one query: every cut of the path
     that leaves a valid remainder is a candidate id, and the shortest that names a tool the
     caller may see wins."""
-    segments = remainder.split("/")
-    tails: dict[str, list[str]] = {}  # candidate id, case-folded -> what follows it
-    for cut in range(1, len(segments) + 1):
-        tail = [unquote(s) for s in segments[cut:]]
-        if _valid_tail(tail):
-            tails.setdefault(_canonical_id(unquote("/".join(segments[:cut]))).lower(), tail)
+    tails = candidate_ids(remainder, _canonical_id)
     tool = services.first_visible_tool(session, caller, list(tails))
     if tool is None:
-        raise NotFound(f"no tool {unquote(remainder.split('/versions')[0])!r}")
+        raise NotFound(not_found_message(remainder))
     return tool, tails[tool.path.lower()]
 
 
@@ -315,10 +327,7 @@ def _canonical_id(tool_id: str) -> str:
 
 
 def _version(tool: Tool, caller: User | None, version_id: str) -> ToolVersion:
-    prefix = f"{tool.path}:"
-    if version_id.lower().startswith(prefix.lower()):
-        version_id = version_id[len(prefix) :]
-    return services.visible_version(tool, caller, version_id)
+    return services.visible_version(tool, caller, version_name(tool.path, version_id))
 
 
 def _zip(name: str, files: Sequence[FileRow], primary: FileRow | None) -> Response:

@@ -43,7 +43,15 @@ from dockyard.catalog.services import tools_visible_to, versions_visible_to
 from dockyard.errors import DockyardError
 from dockyard.http import external_url
 from dockyard.trs import views
-from dockyard.trs.api import MAX_LIMIT, _canonical_id, _offset, _valid_tail, paging_headers
+from dockyard.trs.api import (
+    MAX_LIMIT,
+    _canonical_id,
+    _offset,
+    candidate_ids,
+    not_found_message,
+    paging_headers,
+    version_name,
+)
 from dockyard.workflows.models import Workflow
 from dockyard.workflows.rules import TRS_PREFIX
 
@@ -173,19 +181,13 @@ class FastReads:
 
 def _tool(connection: Connection, remainder: str, base: str) -> Answer:
     """`/tools/{id}`, `/tools/{id}/versions` and `/tools/{id}/versions/{version}`."""
-    segments = remainder.split("/")
-    tails: dict[str, list[str]] = {}
-    for cut in range(1, len(segments) + 1):
-        tail = [unquote(s) for s in segments[cut:]]
-        if _valid_tail(tail):
-            tails.setdefault(_canonical_id(unquote("/".join(segments[:cut]))).lower(), tail)
+    tails = candidate_ids(remainder, _canonical_id)
     rows = {
         row.path.lower(): row for row in connection.execute(TOOLS_BY_PATH, {"paths": list(tails)})
     }
     found = next((rows[candidate] for candidate in tails if candidate in rows), None)
     if found is None:  # missing or unpublished: the same answer either way, as the app's
-        message = f"no tool {unquote(remainder.split('/versions')[0])!r}"
-        return 404, _dumps({"code": 404, "message": message}), {}
+        return 404, _dumps({"code": 404, "message": not_found_message(remainder)}), {}
     tail = tails[found.path.lower()]
     if len(tail) > 2:
         return None  # descriptors and files are the app's
@@ -195,9 +197,7 @@ def _tool(connection: Connection, remainder: str, base: str) -> Answer:
         return _ok(views.tool_json(tool, mine, base))
     if tail == ["versions"]:
         return _ok([views.version_json(tool, v, base) for v in mine])
-    wanted = tail[1]
-    if wanted.lower().startswith(f"{tool.path.lower()}:"):
-        wanted = wanted[len(tool.path) + 1 :]
+    wanted = version_name(tool.path, tail[1])
     version = next((v for v in mine if v.name == wanted), None)
     if version is None:
         return None

@@ -3,7 +3,7 @@ maintainers' actions on it (refresh, freeze, the pinned bundle)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, quote_plus
 
 from anyio import to_thread
@@ -131,19 +131,9 @@ def pinned_bundle(
 ) -> Response:
     """A frozen version's pinned bundle, for the page's download link."""
     workflow = services.visible_workflow(session, user, workflow_id)
-    chosen = services.visible_version(workflow, user, version)
-    files, pins = pinning.pin_version(chosen)
-    about: dict[str, Any] = {
-        "workflow": services.trs_id(workflow),
-        "version": chosen.name,
-        "commit": chosen.commit,
-    }
+    body, filename = pinning.version_bundle(services.visible_version(workflow, user, version))
     return Response(
-        pinning.bundle(files, pins, about),
+        body,
         media_type="application/zip",
-        headers={
-            "Content-Disposition": (
-                f'attachment; filename="{pinning.bundle_name(workflow.repository, chosen.name)}"'
-            )
-        },
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

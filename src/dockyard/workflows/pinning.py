@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 from dockyard.errors import Conflict
 from dockyard.workflows.models import WorkflowVersion
+from dockyard.workflows.services import trs_id
 
 #: How many lines after an image's line the reference may be written on (a Nextflow ternary
 #: spans three).
@@ -123,6 +124,17 @@ def pin_version(version: WorkflowVersion) -> tuple[dict[str, str], list[Pin]]:
         {f.path: f.content for f in version.files},
         [ImageAt(i.file, i.line, i.reference, i.image, i.digest) for i in version.images],
     )
+
+
+def version_bundle(version: WorkflowVersion) -> tuple[bytes, str]:
+    """A frozen version's pinned bundle and the file name to save it under."""
+    files, pins = pin_version(version)
+    about = {
+        "workflow": trs_id(version.workflow),
+        "version": version.name,
+        "commit": version.commit,
+    }
+    return bundle(files, pins, about), bundle_name(version.workflow.repository, version.name)
 
 
 def bundle_name(repository: str, version: str) -> str:

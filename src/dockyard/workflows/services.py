@@ -63,14 +63,27 @@ def visible_workflow(session: Session, user: User | None, workflow_id: int) -> W
 
 def workflow_by_path(session: Session, user: User | None, path: str) -> Workflow:
     """The visible workflow whose path this is (case-insensitively), with its contents."""
-    workflow = session.scalar(
-        select(Workflow)
-        .where(func.lower(Workflow.path) == path.lower())
-        .options(selectinload(Workflow.maintainers), *VERSION_CONTENTS)
-    )
-    if workflow is None or not can_view(workflow, user):
+    workflow = first_visible_workflow(session, user, [path])
+    if workflow is None:
         raise NotFound(f"no workflow with path {path!r}")
     return workflow
+
+
+def first_visible_workflow(
+    session: Session, user: User | None, paths: Sequence[str]
+) -> Workflow | None:
+    """Of the workflows at these paths (case-insensitively), the first in `paths` the caller
+    may see, with its contents: one query, however many paths."""
+    wanted = [path.lower() for path in paths]
+    if not wanted:
+        return None
+    found = session.scalars(
+        select(Workflow)
+        .where(func.lower(Workflow.path).in_(wanted))
+        .options(selectinload(Workflow.maintainers), *VERSION_CONTENTS)
+    )
+    visible = {w.path.lower(): w for w in found if can_view(w, user)}
+    return next((visible[path] for path in wanted if path in visible), None)
 
 
 def changeable_workflow(session: Session, user: User, workflow_id: int) -> Workflow:
@@ -203,7 +216,7 @@ def update(
         workflow.description = description.strip()
         workflow.search_text = search_text(workflow)
     if published is True and not workflow.published:
-        if not any(v.commit and v.problem is None and not v.hidden for v in workflow.versions):
+        if not publishable(workflow):
             raise InvalidInput(
                 f"{trs_id(workflow)} has no version read without a problem yet: refresh it "
                 "(POST /api/workflows/{id}/refresh) and fix what its versions report first"
@@ -215,6 +228,11 @@ def update(
     workflow.updated_at = utcnow()
     session.flush()
     return workflow
+
+
+def publishable(workflow: Workflow) -> bool:
+    """Whether the workflow has a visible version read without a problem (publishing needs one)."""
+    return any(v.commit and v.problem is None and not v.hidden for v in workflow.versions)
 
 
 def delete(session: Session, user: User, workflow_id: int) -> None:
