@@ -11,6 +11,8 @@ the requests per second of
 
 - `GET /ga4gh/trs/v2/tools/{id}`, cycling over every tool id,
 - `GET /ga4gh/trs/v2/tools/{id}/versions`, the same,
+- `GET /ga4gh/trs/v2/tools/{id}/versions/1.1/CWL/descriptor`, the same (a use of the tool:
+  `no-cache`, so the cache revalidates it),
 - `GET /ga4gh/trs/v2/tools?limit=100`, cycling over every page offset,
 
 with the response cache warm and with it turned off (`DOCKYARD_TRS_CACHE_MB=0`, every
@@ -58,6 +60,9 @@ def scenarios(paths: list[str], step: int = 1) -> dict[str, list[str]]:
     return {
         "GET /tools/{id}": [f"{BASE}/tools/{tool}" for tool in encoded],
         "GET /tools/{id}/versions": [f"{BASE}/tools/{tool}/versions" for tool in encoded],
+        "GET …/1.1/CWL/descriptor": [
+            f"{BASE}/tools/{tool}/versions/1.1/CWL/descriptor" for tool in encoded
+        ],
         "GET /tools?limit=100": [
             f"{BASE}/tools?limit={PAGE}&offset={offset}"
             for offset in range(0, len(paths), PAGE * step)

@@ -116,7 +116,9 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     # Innermost: anonymous reads of tools, versions and pages from rows (the cache keeps them).
     if settings.trs_fast_reads:
-        app.add_middleware(FastReads, prefixes=TRS_PREFIXES, engine=engine)
+        app.add_middleware(
+            FastReads, prefixes=TRS_PREFIXES, engine=engine, count_use=context.usage.add
+        )
     if settings.trs_cache_mb:
         app.add_middleware(
             TrsCache,

@@ -82,9 +82,9 @@ def test_a_runner_gets_its_type_s_files_the_untyped_ones_and_the_containerfile()
 
 
 def test_the_containerfile_or_a_clear_not_found() -> None:
-    assert paths(files.containerfiles(TOOL, VERSION)) == ["Dockerfile"]
+    assert paths(files.containerfiles(TOOL.path, VERSION)) == ["Dockerfile"]
     tool, bare = version_with(("main.cwl", FileType.PRIMARY_DESCRIPTOR, CWL))
     with pytest.raises(
         NotFound, match=re.escape("version 1.0 of quay.io/lab/tool has no containerfile")
     ):
-        files.containerfiles(tool, bare)
+        files.containerfiles(tool.path, bare)

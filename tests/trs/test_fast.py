@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from dockyard.app import create_app
+from dockyard.catalog.models import Tool
 from dockyard.settings import Settings
 from dockyard.trs.fast import FastReads
 from tests.support.app import TEST_SECRET_KEY, bearer
@@ -63,12 +65,69 @@ def test_anonymous_reads_of_tools_versions_and_pages_are_answered_from_rows(
         assert not any("version_files.content" in s for s in statements), path
 
 
+FILE_READS = [
+    f"{SAMTOOLS}/versions/1.0/CWL/descriptor",
+    f"{SAMTOOLS}/versions/1.0/PLAIN_CWL/descriptor",
+    f"{SAMTOOLS}/versions/1.0/CWL/descriptor/lib/step.cwl",
+    f"{SAMTOOLS}/versions/quay.io%2Fbiocontainers%2Fsamtools:1.0/CWL/files",
+    f"{SAMTOOLS}/versions/1.0/CWL/tests",
+    f"{SAMTOOLS}/versions/1.0/containerfile",
+]
+
+
+def test_descriptors_tests_and_files_are_answered_from_rows_with_the_apps_headers(
+    uncached: TestClient, engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    seed(engine)
+    fast = _fast(uncached)
+    settings = Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "app",
+        secret_key=SecretStr(TEST_SECRET_KEY),
+        background_refresh=False,
+        trs_cache_mb=0,
+        trs_fast_reads=False,
+    )
+    with TestClient(create_app(settings)) as app_only:
+        for path in FILE_READS:
+            before = fast.answered
+            mine, theirs = uncached.get(path), app_only.get(path)
+            assert fast.answered == before + 1, path
+            assert (mine.status_code, mine.content) == (theirs.status_code, theirs.content), path
+            assert _headers(mine) == _headers(theirs), path
+        plain = uncached.get(FILE_READS[0], headers={"Accept": "text/plain"})
+        assert plain.headers["content-type"] == "text/plain; charset=utf-8"
+        assert plain.text == app_only.get(FILE_READS[1]).text
+
+
+def _headers(response: Any) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in response.headers.items() if k not in {"date", "x-request-id"})
+
+
+def test_descriptor_reads_count_as_uses_of_the_tool(uncached: TestClient, engine: Engine) -> None:
+    seed(engine)
+    context = uncached.app.state.context  # type: ignore[attr-defined]
+    uncached.get(f"{SAMTOOLS}/versions/1.0/CWL/descriptor")
+    uncached.get(f"{SAMTOOLS}/versions/1.0/CWL/files")
+    uncached.get(f"{SAMTOOLS}/versions/1.0/CWL/tests")  # not a use: nothing to run
+    uncached.get(SAMTOOLS)
+    assert context.usage.flush(context.sessions) == 1
+    with engine.connect() as connection:
+        uses = connection.execute(
+            select(Tool.uses).where(Tool.path == "quay.io/biocontainers/samtools")
+        ).scalar_one()
+    assert uses == 2
+
+
 @pytest.mark.parametrize(
     "path",
     [
-        f"{SAMTOOLS}/versions/1.0/CWL/descriptor",
-        f"{SAMTOOLS}/versions/1.0/CWL/files",
+        f"{SAMTOOLS}/versions/1.0/CWL/files?format=zip",
+        f"{SAMTOOLS}/versions/1.0/NFL/descriptor",  # none: the app words the error
+        f"{SAMTOOLS}/versions/1.0/CWL/descriptor/lib/none.cwl",
+        f"{SAMTOOLS}/versions/1.0/TEX/descriptor",
         f"{SAMTOOLS}/versions/2.0-beta",  # hidden: the app words the error
+        f"{SAMTOOLS}/versions/2.0-beta/CWL/descriptor",
         f"{TRS}/tools?organization=lab",
         f"{TRS}/tools?limit=0",
         f"{TRS}/tools?offset=x",

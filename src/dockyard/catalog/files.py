@@ -12,7 +12,6 @@ import posixpath
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from dockyard.catalog.models import Tool, ToolVersion, VersionFile
 from dockyard.catalog.rules import DescriptorType, FileType
 from dockyard.errors import NotFound
 
@@ -50,11 +49,12 @@ class VersionRow(Protocol[F_co]):
     def files(self) -> Sequence[F_co]: ...
 
 
-def containerfiles(tool: Tool, version: ToolVersion) -> list[VersionFile]:
-    """The version's Dockerfiles; a version without one has nothing to answer."""
+def containerfiles(owner: str, version: VersionRow[F]) -> list[F]:
+    """The version's Dockerfiles; a version without one has nothing to answer. `owner` names
+    the tool in messages."""
     files = [f for f in version.files if f.file_type == FileType.CONTAINERFILE]
     if not files:
-        raise NotFound(f"version {version.name} of {tool.path} has no containerfile")
+        raise NotFound(f"version {version.name} of {owner} has no containerfile")
     return files
 
 

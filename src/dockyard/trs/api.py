@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from dockyard import __version__
 from dockyard.accounts.models import User
 from dockyard.catalog import files, listing, services
-from dockyard.catalog.files import FileRow
+from dockyard.catalog.files import F, FileRow, VersionRow
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile
+from dockyard.catalog.rules import DescriptorType
 from dockyard.errors import InvalidInput, NotFound
 from dockyard.http import MAX_OFFSET, CallerDep, SessionDep, external_url
 from dockyard.registries.reference import DOCKER_HUB_ALIASES
@@ -176,34 +177,79 @@ def _resource(
     if len(tail) == 2:
         return _json(views.version_json(facts, views.VersionFacts.of(version), base))
     if tail[2:] == ["containerfile"]:
-        found = files.containerfiles(tool, version)
-        return _json([views.file_wrapper(f, _file_url(request, f)) for f in found])
-    kind = views.descriptor_type(tail[2])
-    if kind is None:
-        raise NotFound(f"{tail[2]!r} is not a descriptor type: use CWL, WDL, NFL, GALAXY or SMK")
-    descriptor, plain = kind
-    plain = plain or "text/plain" in request.headers.get("accept", "")
-    action = tail[3] if len(tail) > 3 else ""
-    if action in {"descriptor", "files"}:
+        found = files.containerfiles(tool.path, version)
+        return _json([_tool_file_wrapper(request, tool, version, f) for f in found])
+    descriptor, plain = _asked_type(request, tail[2])
+    if tail[3:4] in (["descriptor"], ["files"]):
         request.state.use_of = tool.id  # counted in `_with_etag` if the answer is a 200
-    if action == "descriptor":
-        relative = "/".join(tail[4:]) if len(tail) > 4 else None
-        file = files.descriptor_file(tool.path, version, descriptor, relative)
-        if plain:
-            return PlainTextResponse(file.content, headers=CORS)
-        return _json(views.file_wrapper(file, _file_url(request, file)))
-    if action == "tests" and len(tail) == 4:
-        tests = files.tests_of(version, descriptor)
+    answer = version_files(
+        tool.path,
+        version,
+        descriptor,
+        tail[3:],
+        plain=plain,
+        wrap=lambda f: _tool_file_wrapper(request, tool, version, f),
+        zipped=request.query_params.get("format") == "zip",
+    )
+    return _response(answer, f"{tool.path.replace('/', '_')}-{version.name}.zip", request)
+
+
+def _asked_type(request: Request, segment: str) -> tuple[DescriptorType, bool]:
+    """The descriptor type a path segment names, and whether the plain file is wanted."""
+    kind = views.descriptor_type(segment)
+    if kind is None:
+        raise NotFound(f"{segment!r} is not a descriptor type: use CWL, WDL, NFL, GALAXY or SMK")
+    descriptor, plain = kind
+    return descriptor, plain or accepts_plain(request.headers.get("accept", ""))
+
+
+def accepts_plain(accept: str) -> bool:
+    """Whether an Accept header asks for a descriptor's plain text."""
+    return "text/plain" in accept
+
+
+#: A version's files as TRS answers them: ("json", value), ("plain", text) or
+#: ("zip", (files, primary)).
+FilesAnswer = tuple[str, Any]
+
+
+def version_files(
+    owner: str,
+    version: VersionRow[F],
+    descriptor: DescriptorType,
+    action: list[str],
+    *,
+    plain: bool,
+    wrap: Callable[[F], dict[str, Any]],
+    zipped: bool = False,
+) -> FilesAnswer:
+    """What `{version}/{type}/{action...}` answers for a tool's or a workflow's version:
+    its descriptor (or a file next to it), its tests, or the files a runner needs."""
+    verb = action[0] if action else ""
+    if verb == "descriptor":
+        relative = "/".join(action[1:]) if len(action) > 1 else None
+        file = files.descriptor_file(owner, version, descriptor, relative)
+        return ("plain", file.content) if plain else ("json", wrap(file))
+    if verb == "tests" and len(action) == 1:
         # The spec answers /tests with FileWrappers for PLAIN_ types too: a list of files
         # has no single plain text to be.
-        return _json([views.file_wrapper(f, _file_url(request, f)) for f in tests])
-    if action == "files" and len(tail) == 4:
+        return "json", [wrap(f) for f in files.tests_of(version, descriptor)]
+    if verb == "files" and len(action) == 1:
         primary = files.primary_descriptor(version, descriptor)
         needed = files.runner_files(version, descriptor)
-        if request.query_params.get("format") == "zip":
-            return _zip(f"{tool.path.replace('/', '_')}-{version.name}.zip", needed, primary)
-        return _json([views.tool_file(f, primary) for f in needed])
+        if zipped:
+            return "zip", (needed, primary)
+        return "json", [views.tool_file(f, primary) for f in needed]
     raise NotFound("no such TRS resource: check the path")
+
+
+def _response(answer: FilesAnswer, zip_name: str, request: Request) -> Response:
+    kind, value = answer
+    if kind == "plain":
+        return PlainTextResponse(value, headers=CORS)
+    if kind == "zip":
+        return _zip(zip_name, *value)
+    return _json(value)
 
 
 def _workflow_resource(
@@ -229,27 +275,18 @@ def _workflow_resource(
             f"{trs_id(workflow)} is a {workflow.descriptor_type} workflow: ask for "
             f"{workflow.descriptor_type} or PLAIN_{workflow.descriptor_type}"
         )
-    descriptor, plain = kind
-    plain = plain or "text/plain" in request.headers.get("accept", "")
-    action = tail[3] if len(tail) > 3 else ""
+    descriptor, plain = _asked_type(request, tail[2])
     root = f"{_base(request, '')}/api/workflows/{workflow.id}/versions/{version.name}/files"
-    if action == "descriptor":
-        relative = "/".join(tail[4:]) if len(tail) > 4 else None
-        file = files.descriptor_file(trs_id(workflow), version, descriptor, relative)
-        if plain:
-            return PlainTextResponse(file.content, headers=CORS)
-        return _json(views.workflow_file_wrapper(file, f"{root}/{file.path}"))
-    if action == "tests" and len(tail) == 4:
-        tests = files.tests_of(version, descriptor)
-        return _json([views.workflow_file_wrapper(f, f"{root}/{f.path}") for f in tests])
-    if action == "files" and len(tail) == 4:
-        primary = files.primary_descriptor(version, descriptor)
-        needed = files.runner_files(version, descriptor)
-        if request.query_params.get("format") == "zip":
-            name = f"{workflow.path.replace('/', '_')}-{version.name}.zip"
-            return _zip(name, needed, primary)
-        return _json([views.tool_file(f, primary) for f in needed])
-    raise NotFound("no such TRS resource: check the path")
+    answer = version_files(
+        trs_id(workflow),
+        version,
+        descriptor,
+        tail[3:],
+        plain=plain,
+        wrap=lambda f: views.file_wrapper(f, f"{root}/{f.path}", workflow.git_url, version.commit),
+        zipped=request.query_params.get("format") == "zip",
+    )
+    return _response(answer, f"{workflow.path.replace('/', '_')}-{version.name}.zip", request)
 
 
 def _locate_workflow(
@@ -408,8 +445,14 @@ def _base(request: Request, prefix: str) -> str:
     return f"{external_url(request)}{prefix}"
 
 
-def _file_url(request: Request, file: VersionFile) -> str:
-    version = file.version
-    tool = version.tool
-    root = _base(request, "")
-    return f"{root}/api/tools/{tool.id}/versions/{version.name}/files/{file.path}"
+def _tool_file_wrapper(
+    request: Request, tool: Tool, version: ToolVersion, file: VersionFile
+) -> dict[str, Any]:
+    url = file_url(_base(request, ""), tool.id, version.name, file.path)
+    git_url = tool.source["git_url"] if tool.source else None
+    return views.file_wrapper(file, url, git_url, version.source_commit)
+
+
+def file_url(root: str, tool_id: int, version: str, path: str) -> str:
+    """Where dockyard's REST API serves a tool version's file."""
+    return f"{root}/api/tools/{tool_id}/versions/{version}/files/{path}"

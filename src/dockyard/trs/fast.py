@@ -1,18 +1,20 @@
 """Anonymous TRS reads answered from rows, in front of the app's routing.
 
-The most read TRS answers (a tool, its versions, one version, a page of `/tools`) are, for an
-anonymous caller, a function of a few rows: the tool, its maintainers' names, its visible
-versions, their images, and which kinds of file they hold. This ASGI layer reads exactly
-those columns with SQLAlchemy Core (statements built once, compiled once), builds the answer
-with the same view functions the app uses (`trs.views`), and sends it with the same headers
-(`ETag`, 304 on `If-None-Match`, CORS). So an uncached read skips FastAPI's routing, its
-dependencies, the ORM's object graphs and, on SQLite, the thread pool: a read of a few
-tenths of a millisecond runs on the event loop, where a hop to a thread would cost more than
-the read. On PostgreSQL (a network round trip per query) the read runs in a thread.
+The most read TRS answers (a tool, its versions, one version, a page of `/tools`, and a
+version's descriptors and files) are, for an anonymous caller, a function of a few rows: the
+tool, its maintainers' names, its visible versions, their images and files. This ASGI layer
+reads exactly those columns with SQLAlchemy Core (statements built once, compiled once),
+builds the answer with the same functions the app uses (`trs.views`, `trs.api.version_files`)
+and sends it with the same headers (`ETag`, 304 on `If-None-Match`, CORS, `no-cache` on the
+uses of a tool, which it counts as the app does). So an uncached read skips FastAPI's
+routing, its dependencies, the ORM's object graphs and, on SQLite, the thread pool: a read of
+a few tenths of a millisecond runs on the event loop, where a hop to a thread would cost more
+than the read. On PostgreSQL (a network round trip per query) the read runs in a thread.
 
-Anything it does not handle (a token, a workflow id, a descriptor, a filter, a page that
-reaches workflows, a tool it cannot find) goes to the app, which answers as always: this layer
-is only ever faster, never different. `tests/trs/test_golden.py` holds it to the same bytes.
+Anything it does not handle (a token, a workflow id, a zip, a filter, a page that reaches
+workflows, anything not found below a tool) goes to the app, which answers as always: this
+layer is only ever faster, never different. `tests/trs/test_golden.py` holds it to the same
+bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 from anyio import to_thread
@@ -37,19 +40,23 @@ from sqlalchemy import (
 from starlette.requests import Request
 
 from dockyard.accounts.models import User
+from dockyard.catalog import files
 from dockyard.catalog.models import Tool, ToolMaintainer, ToolVersion, VersionFile, VersionImage
 from dockyard.catalog.rules import FileType
 from dockyard.catalog.services import tools_visible_to, versions_visible_to
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, NotFound
 from dockyard.http import external_url
 from dockyard.trs import views
 from dockyard.trs.api import (
     MAX_LIMIT,
     _canonical_id,
     _offset,
+    accepts_plain,
     candidate_ids,
+    file_url,
     not_found_message,
     paging_headers,
+    version_files,
     version_name,
 )
 from dockyard.workflows.models import Workflow
@@ -60,8 +67,50 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-#: status, body, extra headers; None: the app answers.
-Answer = tuple[int, bytes, dict[str, str]] | None
+
+
+class Reply(NamedTuple):
+    """An answer as the app would send it."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = {}
+    content_type: str = "application/json"
+    #: The tool this answer is a use of (a descriptor or a version's files).
+    use_of: int | None = None
+
+
+#: None: the app answers.
+Answer = Reply | None
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What an answer depends on besides the path below `/tools`."""
+
+    root: str  #: the server's external address
+    prefix: str
+    query: bytes = b""
+    accept: str = ""
+
+    @property
+    def base(self) -> str:
+        return f"{self.root}{self.prefix}"
+
+
+class _File(NamedTuple):
+    path: str
+    file_type: str
+    descriptor_type: str | None
+    content: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class _Version:
+    name: str
+    files: list[_File]
+
 
 _TOOL_COLUMNS = (
     Tool.id,
@@ -117,6 +166,22 @@ IMAGES = (
     .where(*_VISIBLE)
     .order_by(VersionImage.id)
 )
+VERSION_BY_NAME = select(ToolVersion.id, ToolVersion.name, ToolVersion.source_commit).where(
+    ToolVersion.tool_id == bindparam("tool", type_=Integer),
+    ToolVersion.name == bindparam("name", type_=String),
+    versions_visible_to(None),
+)
+FILES = (
+    select(
+        VersionFile.path,
+        VersionFile.file_type,
+        VersionFile.descriptor_type,
+        VersionFile.content,
+        VersionFile.sha256,
+    )
+    .where(VersionFile.version_id == bindparam("version", type_=Integer))
+    .order_by(VersionFile.path)
+)
 FILE_KINDS = (
     select(VersionFile.version_id, VersionFile.file_type, VersionFile.descriptor_type)
     .join(ToolVersion, ToolVersion.id == VersionFile.version_id)
@@ -130,10 +195,18 @@ FILE_KINDS = (
 class FastReads:
     """ASGI middleware answering anonymous reads of tools, versions and `/tools` pages."""
 
-    def __init__(self, app: ASGIApp, *, prefixes: tuple[str, ...], engine: Engine) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        prefixes: tuple[str, ...],
+        engine: Engine,
+        count_use: Callable[[int], None],
+    ) -> None:
         self.app = app
         self.prefixes = prefixes
         self.engine = engine
+        self.count_use = count_use
         #: SQLite's reads take tenths of a millisecond: a thread would cost more than them.
         self.inline = engine.dialect.name == "sqlite"
         self.answered = 0
@@ -145,16 +218,23 @@ class FastReads:
             return
         prefix, remainder = route
         request = Request(scope)
-        base = f"{external_url(request)}{prefix}"
+        asked = Asked(
+            root=external_url(request),
+            prefix=prefix,
+            query=scope["query_string"],
+            accept=request.headers.get("accept", ""),
+        )
         if self.inline:
-            answer = self._read(remainder, scope["query_string"], base)
+            answer = self._read(remainder, asked)
         else:
-            answer = await to_thread.run_sync(self._read, remainder, scope["query_string"], base)
+            answer = await to_thread.run_sync(self._read, remainder, asked)
         if answer is None:
             await self.app(scope, receive, send)
             return
         self.answered += 1
-        await _send(scope, send, request, *answer)
+        if answer.use_of is not None:
+            self.count_use(answer.use_of)
+        await _send(scope, send, request, answer)
 
     def _route(self, scope: Scope) -> tuple[str, str] | None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -170,27 +250,29 @@ class FastReads:
                 return prefix, path[len(prefix) + len("/tools/") :]
         return None
 
-    def _read(self, remainder: str, query: bytes, base: str) -> Answer:
+    def _read(self, remainder: str, asked: Asked) -> Answer:
         with self.engine.connect() as connection:
             if remainder == "":
-                return _page(connection, query, base)
+                return _page(connection, asked)
             if unquote(remainder).startswith(TRS_PREFIX):
                 return None
-            return _tool(connection, remainder, base)
+            return _tool(connection, remainder, asked)
 
 
-def _tool(connection: Connection, remainder: str, base: str) -> Answer:
-    """`/tools/{id}`, `/tools/{id}/versions` and `/tools/{id}/versions/{version}`."""
+def _tool(connection: Connection, remainder: str, asked: Asked) -> Answer:
+    """`/tools/{id}`, `/tools/{id}/versions`, `/tools/{id}/versions/{version}` and a version's
+    containerfile, descriptors, tests and files."""
     tails = candidate_ids(remainder, _canonical_id)
     rows = {
         row.path.lower(): row for row in connection.execute(TOOLS_BY_PATH, {"paths": list(tails)})
     }
     found = next((rows[candidate] for candidate in tails if candidate in rows), None)
     if found is None:  # missing or unpublished: the same answer either way, as the app's
-        return 404, _dumps({"code": 404, "message": not_found_message(remainder)}), {}
+        return Reply(404, _dumps({"code": 404, "message": not_found_message(remainder)}))
     tail = tails[found.path.lower()]
     if len(tail) > 2:
-        return None  # descriptors and files are the app's
+        return _files(connection, found, tail, asked)
+    base = asked.base
     (tool,), versions = _facts(connection, [found])
     mine = versions[found.id]
     if not tail:
@@ -204,9 +286,60 @@ def _tool(connection: Connection, remainder: str, base: str) -> Answer:
     return _ok(views.version_json(tool, version, base))
 
 
-def _page(connection: Connection, query: bytes, base: str) -> Answer:
+def _files(connection: Connection, found: Any, tail: list[str], asked: Asked) -> Answer:
+    """A version's containerfile, descriptor, tests or files (a zip is the app's, as is every
+    answer that is not found: the app words it)."""
+    kind = views.descriptor_type(tail[2])
+    if kind is None and tail[2:] != ["containerfile"]:
+        return None
+    wanted = version_name(found.path, tail[1])
+    row = connection.execute(VERSION_BY_NAME, {"tool": found.id, "name": wanted}).first()
+    if row is None:
+        return None
+    stored = connection.execute(FILES, {"version": row.id})
+    version = _Version(row.name, [_File(*file) for file in stored])
+    git_url = found.source["git_url"] if found.source else None
+
+    def wrap(file: _File) -> dict[str, Any]:
+        url = file_url(asked.root, found.id, version.name, file.path)
+        return views.file_wrapper(file, url, git_url, row.source_commit)
+
+    try:
+        if kind is None:
+            return _ok([wrap(f) for f in files.containerfiles(found.path, version)])
+        descriptor, plain = kind
+        answer, value = version_files(
+            found.path,
+            version,
+            descriptor,
+            tail[3:],
+            plain=plain or accepts_plain(asked.accept),
+            wrap=wrap,
+            zipped=dict(_params(asked.query)).get("format") == "zip",
+        )
+    except NotFound:
+        return None
+    if answer == "zip":
+        return None
+    use = found.id if tail[3:4] in (["descriptor"], ["files"]) else None
+    if answer == "plain":
+        body = value.encode("utf-8")
+        return Reply(200, body, _NO_CACHE, "text/plain; charset=utf-8", use_of=use)
+    return Reply(200, _dumps(value), _NO_CACHE if use else {}, use_of=use)
+
+
+#: Descriptors and files count as uses: clients revalidate them each time (as the app says).
+_NO_CACHE = {"cache-control": "no-cache"}
+
+
+def _params(query: bytes) -> list[tuple[str, str]]:
+    return parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+
+
+def _page(connection: Connection, asked: Asked) -> Answer:
     """`/tools?limit=&offset=` without filters: published tools by name, with versions."""
-    params = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    base = asked.base
+    params = _params(asked.query)
     given = dict(params)
     if len(given) != len(params) or set(given) - {"limit", "offset"}:
         return None  # filters, repeated parameters: the app's
@@ -228,7 +361,7 @@ def _page(connection: Connection, query: bytes, base: str) -> Answer:
     body = [
         views.tool_json(tool, versions[row.id], base) for tool, row in zip(tools, rows, strict=True)
     ]
-    return 200, _dumps(body), paging_headers(base, {}, total, start, size)
+    return Reply(200, _dumps(body), paging_headers(base, {}, total, start, size))
 
 
 def _facts(
@@ -285,7 +418,7 @@ def _facts(
 
 
 def _ok(value: Any) -> Answer:
-    return 200, _dumps(value), {}
+    return Reply(200, _dumps(value))
 
 
 def _dumps(value: Any) -> bytes:
@@ -295,10 +428,9 @@ def _dumps(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-async def _send(
-    scope: Scope, send: Send, request: Request, status: int, body: bytes, extra: dict[str, str]
-) -> None:
+async def _send(scope: Scope, send: Send, request: Request, reply: Reply) -> None:
     """As the app sends a TRS answer: CORS, a strong ETag, 304 when the client has it."""
+    status, body, extra = reply.status, reply.body, reply.headers
     if status != 200:  # errors carry no ETag, as the app's
         headers = [
             (b"content-length", str(len(body)).encode()),
@@ -319,7 +451,7 @@ async def _send(
         return
     headers = [
         (b"content-length", str(len(body)).encode()),
-        (b"content-type", b"application/json"),
+        (b"content-type", reply.content_type.encode()),
         (b"access-control-allow-origin", b"*"),
         *((name.encode(), value.encode("latin-1")) for name, value in extra.items()),
         (b"etag", etag.encode()),

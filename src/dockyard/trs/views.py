@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from dockyard.catalog.files import FileRow
-from dockyard.catalog.models import Tool, ToolVersion, VersionFile
+from dockyard.catalog.models import Tool, ToolVersion
 from dockyard.catalog.rules import DescriptorType, FileType
 from dockyard.sources.rules import raw_url, source_link
-from dockyard.workflows.models import Workflow, WorkflowFile, WorkflowVersion
+from dockyard.workflows.models import Workflow, WorkflowVersion
 from dockyard.workflows.services import trs_id
 
 TOOL_CLASS = {
@@ -237,27 +237,16 @@ def workflow_version_json(
     return _without_nulls(answer)
 
 
-def workflow_file_wrapper(file: WorkflowFile, url: str) -> dict[str, Any]:
-    """A TRS FileWrapper of a workflow's file (the raw file of its commit on a known host)."""
-    version = file.version
-    if version.commit:
-        url = raw_url(version.workflow.git_url, version.commit, file.path) or url
-    return {
-        "content": file.content,
-        "checksum": [{"checksum": file.sha256, "type": "sha-256"}],
-        "url": url,
-    }
-
-
-def file_wrapper(file: VersionFile, url: str) -> dict[str, Any]:
+def file_wrapper(
+    file: FileRow, url: str, git_url: str | None = None, commit: str | None = None
+) -> dict[str, Any]:
     """A TRS FileWrapper: content, sha-256 checksum and where it is served.
 
-    Files read from GitHub, GitLab or Bitbucket point at the raw file of their commit there.
+    A file read from GitHub, GitLab or Bitbucket at `commit` of `git_url` points at the raw
+    file of that commit there.
     """
-    version = file.version
-    source = version.tool.source
-    if source and version.source_commit:
-        url = raw_url(source["git_url"], version.source_commit, file.path) or url
+    if git_url and commit:
+        url = raw_url(git_url, commit, file.path) or url
     return {
         "content": file.content,
         "checksum": [{"checksum": file.sha256, "type": "sha-256"}],
