@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ POSTGRESQL_SERVER = os.environ.get(
 )
 
 
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated to the newest schema."""
+@contextmanager
+def _scratch_database(*, migrated: bool) -> Iterator[str]:
+    """A new PostgreSQL database on the test server, dropped afterwards; its URL."""
     server = make_url(POSTGRESQL_SERVER).set(drivername="postgresql+psycopg")
     name = f"dockyard_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
@@ -53,15 +54,30 @@ def postgresql_url() -> Iterator[str]:
             pytrace=False,
         )
     url = server.set(database=name).render_as_string(hide_password=False)
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    engine.dispose()
+    if migrated:
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        engine.dispose()
     try:
         yield url
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to the newest schema."""
+    with _scratch_database(migrated=True) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_postgresql() -> Iterator[str]:
+    """A new, empty PostgreSQL database of this test's own (a deployment migrates it)."""
+    with _scratch_database(migrated=False) as url:
+        yield url
 
 
 @pytest.fixture(

@@ -32,7 +32,8 @@ from dockyard.app_errors import status_for
 from dockyard.boundary import Boundary, redact_access_log
 from dockyard.context import AppContext
 from dockyard.health import router as health_router
-from dockyard.refresh.tasks import run_embedded_scheduler
+from dockyard.observe import Observe
+from dockyard.refresh.tasks import build_queue, run_embedded_scheduler
 from dockyard.refresh.usage import UsageCounter, run_usage_flusher
 from dockyard.registries.catalog import Catalog
 from dockyard.registries.config import catalog_for
@@ -54,14 +55,16 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     if catalog is None:
         catalog = catalog_for(settings)
     engine = db.make_engine(settings.database_url)
+    sessions = db.make_sessionmaker(engine)
     context = AppContext(
         settings=settings,
         engine=engine,
-        sessions=db.make_sessionmaker(engine),
+        sessions=sessions,
         catalog=catalog,
         mailer=mailer_for(settings),
         granter=Granter(secret_box(settings)),
         usage=UsageCounter(),
+        queue=None if settings.embedded else build_queue(settings, sessions),
     )
 
     @asynccontextmanager
@@ -82,6 +85,8 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
         gc.collect()
         gc.freeze()
         yield
+        if context.queue is not None:
+            await context.queue.close()
         stop.set()
         await mail
         await usage
@@ -126,7 +131,8 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
             source=generation_source(settings.database_url),
             max_bytes=settings.trs_cache_mb << 20,
         )
-    app.add_middleware(Boundary, hosts=settings.answered_hosts)  # outermost: before the cache
+    app.add_middleware(Boundary, hosts=settings.answered_hosts)  # before the cache
+    app.add_middleware(Observe, trs_prefixes=TRS_PREFIXES)  # outermost: ids and metrics for all
     redact_access_log()
     return app
 
@@ -137,7 +143,7 @@ def create_app_from_env() -> FastAPI:
 
 
 #: Paths answered in JSON; everything else is a page for browsers.
-MACHINE_PATHS = ("/api/", "/healthz", "/readyz", "/static/", *TRS_PREFIXES)
+MACHINE_PATHS = ("/api/", "/healthz", "/readyz", "/metrics", "/static/", *TRS_PREFIXES)
 
 
 def _error_response(

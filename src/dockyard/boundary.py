@@ -6,7 +6,8 @@ and text that is Unicode.
   headers is refused: one part of a stack may read the first and another the last (that is
   how a cached answer could point at another site). With `DOCKYARD_BASE_URL` set, only its
   host and those in `DOCKYARD_ALLOWED_HOSTS` are answered; the probes (`/healthz`,
-  `/readyz`) answer whatever the Host, for load balancers that ask by address.
+  `/readyz`) and `/metrics` answer whatever the Host, for load balancers, orchestrators and
+  Prometheus, which ask by address.
 - **Secrets in addresses.** Registries that cannot send a header (Docker Hub, Quay) give a
   webhook's secret as `?token=`; the access log shows every such value as `[redacted]`.
 - **Browser defences** on every answer: pages may run only dockyard's own scripts and styles
@@ -51,8 +52,8 @@ DEFENCES = (
 DOCS_PATHS = ("/api/docs",)
 HSTS = b"max-age=31536000"
 NUL_MESSAGE = "text cannot hold NUL characters (\\0, %00): remove them and send it again"
-#: Paths answered whatever the Host: the probes.
-ANY_HOST = ("/healthz", "/readyz")
+#: Paths answered whatever the Host: the probes and the metrics.
+ANY_HOST = ("/healthz", "/readyz", "/metrics")
 #: NUL in an address or a form (percent-encoded), or in JSON (escaped or raw).
 _NUL = re.compile(rb"%00|\x00|\\u0000")
 #: A JSON escape or raw UTF-8 of a UTF-16 surrogate: only bodies with one are decoded here.

@@ -7,6 +7,7 @@ a granter) as arguments.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -14,9 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.access.grants import Granter
 from dockyard.access.mail import Mailer, send_queued, sender_address
+from dockyard.refresh.tasks import RefreshQueue
 from dockyard.refresh.usage import UsageCounter
 from dockyard.registries.catalog import Catalog
 from dockyard.settings import Settings
+
+log = logging.getLogger("dockyard.refresh")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,27 @@ class AppContext:
     mailer: Mailer
     granter: Granter
     usage: UsageCounter
+    #: PostgreSQL's job queue, open while the app runs: webhooks queue refreshes for the
+    #: workers at once (None in the embedded mode, where the app refreshes due tools itself).
+    queue: RefreshQueue | None = None
+
+    async def queue_refresh(self, kind: str, object_id: int) -> None:
+        """Hand a refresh of a tool or workflow that a webhook made due to the workers now;
+        should that fail, the schedulers still find it due within a minute."""
+        if self.queue is None:
+            return
+        try:
+            await self.queue.open_once()
+            if kind == "workflow":
+                await self.queue.enqueue_workflow(object_id, "webhook")
+            else:
+                await self.queue.enqueue(object_id, "webhook")
+        except Exception:  # the queue is a shortcut; being due is the guarantee
+            log.warning(
+                "could not queue the refresh; the scheduler will find it due",
+                exc_info=True,
+                extra={kind + "_id": object_id},
+            )
 
     def send_queued_mail(self) -> None:
         """Send the email a request queued (run after its answer; the mail loop retries)."""

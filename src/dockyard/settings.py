@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import (
@@ -109,6 +109,21 @@ class Settings(BaseModel):
     #: Whether anonymous reads of TRS tools, versions and pages are answered from rows ahead
     #: of the app's routing (`dockyard.trs.fast`); off only to compare, the answers are equal.
     trs_fast_reads: bool = True
+    #: A bearer token `/metrics` asks for (none: it answers anyone who reaches the port).
+    metrics_token: SecretStr | None = None
+    #: A port of their own for the metrics (then `/metrics` is not on the app's port).
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    #: The address that port listens on.
+    metrics_host: str = "127.0.0.1"
+    #: "text" (lines for people) or "json" (one object per line, for log collectors).
+    log_format: Literal["text", "json"] = "text"
+    #: The first administrator, created by `dockyard db upgrade` if no user has this name
+    #: (a compose file or Kubernetes Job makes a working instance in one step).
+    admin_username: str | None = None
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    #: A file holding that password (a Docker or Kubernetes secret), instead of the variable.
+    admin_password_file: Path | None = None
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("database_url")

@@ -15,6 +15,8 @@ import logging
 import smtplib
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -51,21 +53,30 @@ class SmtpMailer:
         self.config = config
 
     def send(self, message: EmailMessage) -> None:
+        with self._session() as client:
+            client.send_message(message)
+
+    def check(self, timeout: float = SMTP_TIMEOUT) -> None:
+        """Connect, greet, secure and sign in as a send would, and send nothing; raises
+        `OSError` or `smtplib.SMTPException` with the reason when that fails."""
+        with self._session(timeout) as client:
+            client.noop()
+
+    @contextmanager
+    def _session(self, timeout: float = SMTP_TIMEOUT) -> Iterator[smtplib.SMTP]:
         config = self.config
         context = ssl.create_default_context(cafile=config.cafile)
         client: smtplib.SMTP
         if config.security == "tls":
-            client = smtplib.SMTP_SSL(
-                config.host, config.port, timeout=SMTP_TIMEOUT, context=context
-            )
+            client = smtplib.SMTP_SSL(config.host, config.port, timeout=timeout, context=context)
         else:
-            client = smtplib.SMTP(config.host, config.port, timeout=SMTP_TIMEOUT)
+            client = smtplib.SMTP(config.host, config.port, timeout=timeout)
         with client:
             if config.security == "starttls":
                 client.starttls(context=context)
             if config.username:
                 client.login(config.username, config.password or "")
-            client.send_message(message)
+            yield client
 
 
 class LogMailer:

@@ -391,4 +391,5 @@ async def receive_webhook(tool_id: Id, request: Request, context: ContextDep) ->
             return webhooks.receive(session, tool_id, secret, payload).path
 
     path = await to_thread.run_sync(accept)
+    await context.queue_refresh("tool", tool_id)
     return {"status": "queued", "tool": path}

@@ -224,7 +224,10 @@ async def receive_webhook(workflow_id: Id, request: Request, context: ContextDep
             status_text = "queued" if due else "acknowledged"
             return {"status": status_text, "workflow": services.trs_id(workflow)}
 
-    return await to_thread.run_sync(accept)
+    answer = await to_thread.run_sync(accept)
+    if answer["status"] == "queued":
+        await context.queue_refresh("workflow", workflow_id)
+    return answer
 
 
 @router.get("/{workflow_id}/versions/{name}")

@@ -36,11 +36,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from dockyard.cli import access, admin, registries, server, tools, workflows
+    from dockyard.cli import access, admin, operations, registries, server, tools, workflows
 
     main.add_command(server.serve)
     main.add_command(server.worker)
     main.add_command(server.db_group)
+    main.add_command(operations.check)
     main.add_command(admin.users)
     main.add_command(admin.tokens)
     main.add_command(registries.registries)

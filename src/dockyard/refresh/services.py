@@ -17,6 +17,7 @@ import os
 import random
 import re
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from anyio import to_thread
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dockyard import metrics
 from dockyard.catalog import contents, services
 from dockyard.catalog.models import (
     Tool,
@@ -99,6 +101,7 @@ class Refresher:
         `NotFound` when it no longer exists.
         """
         async with self.locks.hold(tool_id):
+            started = time.perf_counter()
             snapshot = await to_thread.run_sync(self._begin, tool_id, trigger)
             registry = services.registry_for(self.catalog, snapshot.registry_id, snapshot.host)
             limit = self._host_limits.get(snapshot.host)
@@ -133,6 +136,7 @@ class Refresher:
                     f"under reference {reference}",
                 )
             await to_thread.run_sync(self._finish_run, snapshot.run_id, report)
+            _count(registry.id, report, time.perf_counter() - started)
             await _emit(progress, {"event": "done", "report": report.as_dict()})
             return report
 
@@ -338,6 +342,16 @@ class Refresher:
                     "message": report.message,
                     "requests": report.requests,
                 }
+
+
+def _count(registry: str, report: RefreshReport, seconds: float) -> None:
+    """The refresh in this process's metrics."""
+    metrics.REFRESHES.labels(registry, report.status).inc()
+    metrics.REFRESH_DURATION.labels(registry, report.status).observe(seconds)
+    metrics.REFRESH_TAGS_SEEN.labels(registry).inc(report.tags)
+    for change in ("added", "updated", "moved", "removed"):
+        if changed := len(getattr(report, change)):
+            metrics.REFRESH_TAGS_CHANGED.labels(registry, change).inc(changed)
 
 
 def next_refresh(now: datetime, interval: int) -> datetime:

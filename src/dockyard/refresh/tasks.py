@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from anyio import to_thread
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from dockyard import logs
 from dockyard.catalog.models import Tool
 from dockyard.db import unit_of_work
 from dockyard.db.types import utcnow
@@ -261,6 +262,26 @@ class RefreshQueue:
     app: Any
     refresh_job: Any
     workflow_job: Any = None
+    _open: bool = field(default=False, repr=False)
+    _opening: asyncio.Lock | None = field(default=None, repr=False)
+
+    async def open_once(self) -> None:
+        """Connect to the queue on first use (a web process that never queues a job never
+        connects, and starts even while the database is away)."""
+        if self._open:
+            return
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if not self._open:
+                await self.app.open_async()
+                self._open = True
+
+    async def close(self) -> None:
+        """Disconnect, if `open_once` connected."""
+        if self._open:
+            await self.app.close_async()
+            self._open = False
 
     async def enqueue_workflow(self, workflow_id: int, trigger: str) -> bool:
         """Queue a refresh of the workflow; False when one is already waiting."""
@@ -301,7 +322,8 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> RefreshQ
     )
     async def refresh_job(context: Any, tool_id: int, trigger: str = "schedule") -> None:
         refresher: Refresher = context.additional_context["refresher"]
-        await refresh_quietly(refresher, tool_id, trigger)
+        with logs.in_job(context.job.id):
+            await refresh_quietly(refresher, tool_id, trigger)
 
     @app.task(
         name="dockyard.refresh_workflow",
@@ -311,7 +333,8 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> RefreshQ
     )
     async def workflow_job(context: Any, workflow_id: int, trigger: str = "schedule") -> None:
         refresher: WorkflowRefresher = context.additional_context["workflow_refresher"]
-        await refresh_workflow_quietly(refresher, workflow_id, trigger)
+        with logs.in_job(context.job.id):
+            await refresh_workflow_quietly(refresher, workflow_id, trigger)
 
     queue = RefreshQueue(app=app, refresh_job=refresh_job, workflow_job=workflow_job)
 

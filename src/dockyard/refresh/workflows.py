@@ -27,6 +27,7 @@ from anyio import to_thread
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from dockyard import metrics
 from dockyard.catalog import rules as catalog_rules
 from dockyard.catalog.models import Tool, ToolCredential, ToolMaintainer
 from dockyard.catalog.rules import FileType
@@ -181,6 +182,7 @@ class WorkflowRefresher:
                 report.status,
                 extra={"workflow_id": workflow_id, "trigger": trigger},
             )
+            metrics.WORKFLOW_REFRESHES.labels(report.status).inc()
             return report
 
     async def discover(self, git_url: str) -> list[Registration]:

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from dockyard import __version__
+from dockyard import __version__, metrics
 from dockyard.egress import HostGuard, host_and_port
 from dockyard.errors import (
     RegistryError,
@@ -375,6 +375,7 @@ class RegistryClient:
                 raise refused(repository, answer)
             retry_after = answer.headers.get("retry-after")
             if answer.status == 429 or (answer.status == 503 and retry_after):
+                metrics.REGISTRY_THROTTLED.labels(repository.host).inc()
                 wait = parse_retry_after(retry_after)
                 allowance.pause(wait)
                 # Waiting is how a metered registry is read: go on while the waits stay short.
@@ -432,10 +433,15 @@ class RegistryClient:
     async def _exchange(
         self, repository: Repository, method: str, url: str, headers: dict[str, str], limit: int
     ) -> Reply:
+        host = repository.host
+        started = time.perf_counter()
+        status = "error"
         try:
-            return await self._send(
+            reply = await self._send(
                 method, url, {**DEFAULT_HEADERS, **headers}, limit=limit, timeout=self._timeout
             )
+            status = str(reply.status)
+            return reply
         except AnswerTooLarge as error:
             size = f"of {error.declared:,} bytes " if error.declared is not None else ""
             raise RegistryProtocolError(
@@ -457,6 +463,9 @@ class RegistryClient:
             if error.host != repository.host.partition(":")[0].lower():
                 text += " (a redirect or token service of the registry pointed there)"
             raise RegistryHostRefused(text, **repository.where()) from None
+        finally:
+            metrics.REGISTRY_REQUESTS.labels(host, method, status).inc()
+            metrics.REGISTRY_DURATION.labels(host).observe(time.perf_counter() - started)
 
     async def _token_answer(
         self, repository: Repository, url: str, headers: dict[str, str]

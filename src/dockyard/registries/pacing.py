@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
+from dockyard import metrics
 from dockyard.errors import RegistryRateLimited
 from dockyard.registries.repository import Answer, Repository
 
@@ -138,6 +139,7 @@ class PullReserve:
         value = _int(count.strip())
         if value is not None:
             self.remaining[repository.host] = value
+            metrics.REGISTRY_ALLOWANCE.labels(repository.host).set(value)
             seconds = _int(window.strip().removeprefix("w=")) or PULL_WINDOW
             self._window[repository.host] = (self._clock(), float(seconds))
 

@@ -24,9 +24,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
+from dockyard import metrics
 from dockyard.settings import libpq_conninfo
 
 log = logging.getLogger("dockyard.trs.cache")
+_HITS = metrics.TRS_CACHE.labels("hit")
+_MISSES = metrics.TRS_CACHE.labels("miss")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -186,10 +189,12 @@ class TrsCache:
         entry = self.entries.get(key)
         if entry is not None:
             self.hits += 1
+            _HITS.inc()
             self.entries.move_to_end(key)
             await self._answer(scope, send, entry, headers.get(b"if-none-match"))
             return
         self.misses += 1
+        _MISSES.inc()
         if scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
