@@ -63,6 +63,7 @@ def scenarios(paths: list[str], step: int = 1) -> dict[str, list[str]]:
         "GET …/1.1/CWL/descriptor": [
             f"{BASE}/tools/{tool}/versions/1.1/CWL/descriptor" for tool in encoded
         ],
+        "GET /api/tools/{id}": [f"/api/tools/{n + 1}" for n in range(0, len(paths), step)],
         "GET /tools?limit=100": [
             f"{BASE}/tools?limit={PAGE}&offset={offset}"
             for offset in range(0, len(paths), PAGE * step)

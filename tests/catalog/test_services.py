@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from dockyard import db
 from dockyard.accounts.models import User
+from dockyard.api.schemas.tools import ToolOut
 from dockyard.catalog import contents, listing, services
 from dockyard.catalog.listing import ToolQuery
-from dockyard.catalog.models import Tool, ToolVersion
+from dockyard.catalog.models import Tool, ToolMaintainer, ToolVersion
 from dockyard.errors import Conflict, InvalidInput, InvalidRegistryPath, NotFound, PermissionDenied
 from tests.support.catalog import CATALOG, published, register
+from tests.support.seeded import CATALOG as SEEDED
+from tests.support.seeded import seed
 
 ECR = "312767926603.dkr.ecr.us-west-2.amazonaws.com"
 
@@ -263,3 +267,31 @@ def test_the_visibility_conditions_say_what_can_view_and_visible_versions_say(
             caller
         )
     assert len(seen) == 2 and len(versions) == 4  # the admin sees everything
+
+
+def test_a_tools_page_from_rows_shows_each_caller_what_its_object_graph_shows(
+    engine: Engine,
+) -> None:
+    seed(engine)
+    with db.unit_of_work(db.make_sessionmaker(engine), write=False) as session:
+        maintainer = session.scalars(
+            select(User).join(ToolMaintainer, ToolMaintainer.user_id == User.id).limit(1)
+        ).one()
+        admin = User(id=10_000, username="root", email="root@example.org", is_admin=True)
+        stranger = User(id=10_001, username="eve", email="eve@example.org", is_admin=False)
+        tool_ids = list(session.scalars(select(Tool.id)))
+        compared = 0
+        for caller in (None, maintainer, admin, stranger):
+            for tool_id in [*tool_ids, 999_999]:
+                try:
+                    graph = ToolOut.of(
+                        services.visible_tool(session, caller, tool_id), caller, SEEDED
+                    )
+                except NotFound as missing:
+                    with pytest.raises(NotFound, match=str(missing)):
+                        services.tool_page(session, caller, tool_id)
+                    continue
+                rows = ToolOut.of_page(services.tool_page(session, caller, tool_id), caller, SEEDED)
+                assert rows == graph, (caller and caller.username, tool_id)
+                compared += 1
+    assert compared > 2 * len(tool_ids)  # hidden versions, unpublished tools, insiders' fields

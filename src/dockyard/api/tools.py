@@ -120,7 +120,7 @@ def list_tools(
 @router.get("/{tool_id}")
 def get_tool(tool_id: Id, caller: CallerDep, session: SessionDep, catalog: CatalogDep) -> ToolOut:
     """One tool, if the caller may see it."""
-    return ToolOut.of(services.visible_tool(session, caller, tool_id), caller, catalog)
+    return ToolOut.of_page(services.tool_page(session, caller, tool_id), caller, catalog)
 
 
 @router.patch("/{tool_id}")

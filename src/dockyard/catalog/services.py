@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -66,6 +66,51 @@ def visible_tool(session: Session, user: User | None, tool_id: int) -> Tool:
     if tool is None or not can_view(tool, user):
         raise NotFound(f"no tool with id {tool_id}")
     return tool
+
+
+@dataclass(frozen=True)
+class ToolPage:
+    """A tool as its page shows it, read as rows (no object graph): the tool's columns, the
+    names of the versions the caller may see, in order, and its maintainers."""
+
+    tool: Row[Any]
+    versions: list[tuple[int, str]]
+    maintainers: list[tuple[int, str]]
+
+    def maintained_by(self, user: User | None) -> bool:
+        return user is not None and any(uid == user.id for uid, _ in self.maintainers)
+
+    @property
+    def default_version(self) -> str | None:
+        """The default version's name, if the caller may see it."""
+        wanted = self.tool.default_version_id
+        return next((name for vid, name in self.versions if vid == wanted), None)
+
+
+_PAGE_COLUMNS = select(*Tool.__table__.columns)
+
+
+def tool_page(session: Session, user: User | None, tool_id: int) -> ToolPage:
+    """`visible_tool` in three queries of columns, for answers that need no more."""
+    tool = session.execute(_PAGE_COLUMNS.where(Tool.id == tool_id, tools_visible_to(user))).first()
+    if tool is None:
+        raise NotFound(f"no tool with id {tool_id}")
+    versions = session.execute(
+        select(ToolVersion.id, ToolVersion.name)
+        .where(ToolVersion.tool_id == tool_id, versions_visible_to(user))
+        .order_by(ToolVersion.id)
+    )
+    maintainers = session.execute(
+        select(ToolMaintainer.user_id, User.username)
+        .join(User, User.id == ToolMaintainer.user_id)
+        .where(ToolMaintainer.tool_id == tool_id)
+        .order_by(ToolMaintainer.id)
+    )
+    return ToolPage(
+        tool,
+        [(vid, name) for vid, name in versions],
+        [(uid, username) for uid, username in maintainers],
+    )
 
 
 def tools_visible_to(user: User | None) -> ColumnElement[bool]:

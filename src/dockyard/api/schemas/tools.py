@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from dockyard.accounts.models import User
 from dockyard.api.schemas import Overlay
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile, VersionImage
-from dockyard.catalog.services import can_change, registry_of, visible_versions
+from dockyard.catalog.services import (
+    ToolPage,
+    can_change,
+    registry_for,
+    visible_versions,
+)
 from dockyard.registries.catalog import Catalog
 from dockyard.sources.rules import source_link
 
@@ -271,9 +276,41 @@ class ToolOut(BaseModel):
     @classmethod
     def of(cls, tool: Tool, user: User | None, catalog: Catalog) -> ToolOut:
         """The API view of a tool for this caller."""
-        registry = registry_of(catalog, tool)
         insider = can_change(tool, user) or (user is not None and user.is_admin)
         default = tool.default_version
+        return cls._shown(
+            tool,
+            catalog,
+            insider=insider,
+            versions=[version.name for version in visible_versions(tool, user)],
+            default=default.name if default and (insider or not default.hidden) else None,
+            maintainers=[maintainer.user.username for maintainer in tool.maintainers],
+        )
+
+    @classmethod
+    def of_page(cls, page: ToolPage, user: User | None, catalog: Catalog) -> ToolOut:
+        """The same view from a tool's rows (`catalog.services.tool_page`)."""
+        return cls._shown(
+            page.tool,
+            catalog,
+            insider=page.maintained_by(user) or (user is not None and user.is_admin),
+            versions=[name for _, name in page.versions],
+            default=page.default_version,
+            maintainers=[username for _, username in page.maintainers],
+        )
+
+    @classmethod
+    def _shown(
+        cls,
+        tool: Any,
+        catalog: Catalog,
+        *,
+        insider: bool,
+        versions: list[str],
+        default: str | None,
+        maintainers: list[str],
+    ) -> ToolOut:
+        registry = registry_for(catalog, tool.registry_id, tool.host)
         return cls.model_validate(
             Overlay(
                 tool,
@@ -282,11 +319,9 @@ class ToolOut(BaseModel):
                 image=f"{tool.host}/{tool.repository}",
                 site_url=registry.site_url(tool.host, tool.repository),
                 descriptor_types=[kind for kind in tool.descriptor_types.split(",") if kind],
-                default_version=(
-                    default.name if default and (insider or not default.hidden) else None
-                ),
-                versions=[version.name for version in visible_versions(tool, user)],
-                maintainers=[maintainer.user.username for maintainer in tool.maintainers],
+                default_version=default,
+                versions=versions,
+                maintainers=maintainers,
                 # What only maintainers and admins see.
                 maintainer_email=tool.maintainer_email if insider else None,
                 source=(
