@@ -17,6 +17,7 @@ from dockyard.api.schemas.tools import (
     FilesIn,
     ImageModel,
     MaintainerIn,
+    StarOut,
     ToolIn,
     ToolList,
     ToolOut,
@@ -85,7 +86,10 @@ def list_tools(
     descriptor_type: Annotated[str | None, Query(max_length=20)] = None,
     sort: Annotated[
         str,
-        Query(description="name, updated, created or -uses (most used first); '-' for descending"),
+        Query(
+            description="name, updated, created, stars or uses (-stars: most starred first); "
+            "'-' for descending"
+        ),
     ] = "name",
     limit: Annotated[int, Query(ge=1, le=listing.MAX_PAGE)] = 20,
     offset: Offset = 0,
@@ -168,6 +172,18 @@ def remove_maintainer(
 ) -> ToolOut:
     """Remove a maintainer (never the last one)."""
     return ToolOut.of(services.remove_maintainer(session, user, tool_id, username), user, catalog)
+
+
+@router.put("/{tool_id}/star")
+def star_tool(tool_id: Id, user: UserDep, session: SessionDep) -> StarOut:
+    """Star a tool you may see (starring it again changes nothing)."""
+    return StarOut(tool=tool_id, starred=True, stars=services.star(session, user, tool_id))
+
+
+@router.delete("/{tool_id}/star")
+def unstar_tool(tool_id: Id, user: UserDep, session: SessionDep) -> StarOut:
+    """Take your star off a tool."""
+    return StarOut(tool=tool_id, starred=False, stars=services.unstar(session, user, tool_id))
 
 
 @router.get("/{tool_id}/versions")

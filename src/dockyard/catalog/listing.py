@@ -27,6 +27,8 @@ SORTS: dict[str, tuple[UnaryExpression[Any], UnaryExpression[Any]]] = {
     "-updated": (Tool.updated_at.desc(), Tool.id.desc()),
     "created": (Tool.created_at.asc(), Tool.id.asc()),
     "-created": (Tool.created_at.desc(), Tool.id.desc()),
+    "stars": (Tool.stars.asc(), Tool.name.asc()),
+    "-stars": (Tool.stars.desc(), Tool.name.asc()),
     "-uses": (Tool.uses.desc(), Tool.id.desc()),
 }
 

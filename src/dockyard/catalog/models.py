@@ -81,6 +81,8 @@ class Tool(ShownInCatalog, Base):
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
     #: How often workflow engines and users fetched it to run (TRS descriptors, pull lines).
     uses: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: How many users starred it (kept with the stars by `catalog.services.star`).
+    stars: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     #: SHA-256 of the secret that registry push webhooks must present.
     webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
@@ -202,6 +204,20 @@ class DigestChange(Base):
     version: Mapped[ToolVersion] = relationship(back_populates="digest_history")
 
 
+class ToolStar(Base):
+    """A user's star on a tool: a bookmark that others see counted."""
+
+    __tablename__ = "tool_stars"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    tool_id: Mapped[int] = mapped_column(
+        ForeignKey("tools.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ToolCredential(Base):
     """A maintainer's registry credentials for one tool; the secret is encrypted at rest."""
 
@@ -276,6 +292,7 @@ _UNSHOWN = frozenset(
         "next_refresh_at",
         "webhook_secret_hash",
         "uses",
+        "stars",
         "problem",
         "problem_code",
         "source_checked_at",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -24,6 +24,7 @@ from dockyard.catalog.models import (
     Tool,
     ToolCredential,
     ToolMaintainer,
+    ToolStar,
     ToolVersion,
 )
 from dockyard.db.types import utcnow
@@ -394,6 +395,71 @@ def unpublish(session: Session, user: User, tool_id: int) -> Tool:
         touch(tool)
         session.flush()
     return tool
+
+
+# --- stars --------------------------------------------------------------------------------
+
+
+def star(session: Session, user: User, tool_id: int) -> int:
+    """Star a tool the user may see (again: no change); its number of stars."""
+    visible_tool(session, user, tool_id)
+    if session.get(ToolStar, (user.id, tool_id)) is None:
+        try:
+            with session.begin_nested():
+                session.add(ToolStar(user_id=user.id, tool_id=tool_id))
+        except IntegrityError:  # starred at the same moment elsewhere: that star counted
+            pass
+        else:
+            _count_stars(session, tool_id, +1)
+    return _stars_of(session, tool_id)
+
+
+def unstar(session: Session, user: User, tool_id: int) -> int:
+    """Take the user's star off a tool they may see (none: no change); its number of stars."""
+    visible_tool(session, user, tool_id)
+    removed = session.execute(
+        delete(ToolStar).where(ToolStar.user_id == user.id, ToolStar.tool_id == tool_id)
+    )
+    if removed.rowcount:  # type: ignore[attr-defined]
+        _count_stars(session, tool_id, -1)
+    return _stars_of(session, tool_id)
+
+
+def starred_by(session: Session, user: User | None, tool_ids: Sequence[int]) -> set[int]:
+    """Which of these tools the user has starred."""
+    if user is None or not tool_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(ToolStar.tool_id).where(
+                ToolStar.user_id == user.id, ToolStar.tool_id.in_(tool_ids)
+            )
+        )
+    )
+
+
+def starred_tools(session: Session, user: User) -> list[Tool]:
+    """The tools the user starred and may still see, the latest star first."""
+    return list(
+        session.scalars(
+            select(Tool)
+            .join(ToolStar, ToolStar.tool_id == Tool.id)
+            .where(ToolStar.user_id == user.id, tools_visible_to(user))
+            .order_by(ToolStar.created_at.desc(), Tool.id.desc())
+        )
+    )
+
+
+def _count_stars(session: Session, tool_id: int, change: int) -> None:
+    # One UPDATE that adds to the stored count: two stars at once never lose one.
+    session.execute(
+        update(Tool).where(Tool.id == tool_id).values(stars=Tool.stars + change),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def _stars_of(session: Session, tool_id: int) -> int:
+    return session.scalar(select(Tool.stars).where(Tool.id == tool_id)) or 0
 
 
 def delete_tool(session: Session, user: User, tool_id: int) -> None:

@@ -85,7 +85,12 @@ def my_tools(
     return render(
         request,
         "my_tools.html",
-        {"title": "My tools", "tools": _mine(session, me), **_form_context(catalog, registry, {})},
+        {
+            "title": "My tools",
+            "tools": _mine(session, me),
+            "starred": services.starred_tools(session, me),
+            **_form_context(catalog, registry, {}),
+        },
     )
 
 

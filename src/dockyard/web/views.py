@@ -29,7 +29,12 @@ from dockyard.workflows.models import Workflow
 router = APIRouter(include_in_schema=False)
 PAGE = 20
 DESCRIPTOR_TYPES = [kind.value for kind in DescriptorType]
-SORTS = {"name": "Name", "-updated": "Recently updated", "-created": "Newest"}
+SORTS = {
+    "name": "Name",
+    "-stars": "Most starred",
+    "-updated": "Recently updated",
+    "-created": "Newest",
+}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -58,7 +63,7 @@ def search(
     descriptor_type: Annotated[str, Query(max_length=20)] = "",
     access_: Annotated[str, Query(alias="access", pattern="^(|public|private)$")] = "",
     kind: Annotated[str, Query(pattern="^(|tool|workflow)$")] = "",
-    sort: Annotated[str, Query(pattern="^(name|-updated|-created)$")] = "name",
+    sort: Annotated[str, Query(pattern="^(name|-stars|-updated|-created)$")] = "name",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
     """Search results with filters."""
@@ -164,6 +169,7 @@ def tool_page(
                 "versions": f"/ga4gh/trs/v2/tools/{encoded}/versions",
             },
             "maintainer": tool.is_maintained_by(user),
+            "starred": tool.id in services.starred_by(session, user, [tool.id]),
             "identity": access_rules.identity_rule(registry.id, registry.name),
             "my_request": mine,
             "source_url": (
@@ -221,6 +227,26 @@ def request_registry(
         return redirect(request, f"/registries?error={quote_plus(error.message)}#missing")
     notice = f"Your request for {created.host} was sent to the administrators."
     return redirect(request, f"/registries?notice={quote_plus(notice)}")
+
+
+@router.post("/stars/{tool_id}", dependencies=[CsrfDep])
+def star(
+    request: Request,
+    tool_id: int,
+    user: WebUserDep,
+    session: SessionDep,
+    action: Annotated[str, Form(pattern="^(star|unstar)$")],
+) -> Response:
+    """Star a tool, or take the star off, and come back to its page."""
+    me = signed_in(request, user)
+    tool = services.visible_tool(session, me, tool_id)
+    if action == "star":
+        services.star(session, me, tool_id)
+        notice = f"Starred {tool.path}: find it under Starred in your tools."
+    else:
+        services.unstar(session, me, tool_id)
+        notice = f"Took the star off {tool.path}."
+    return redirect(request, f"/tools/{tool.path}?notice={quote_plus(notice)}")
 
 
 router.include_router(account.router)

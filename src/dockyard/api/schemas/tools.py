@@ -268,6 +268,8 @@ class ToolOut(BaseModel):
     refresh_status: str | None = None
     #: Descriptor fetches over TRS and pull instructions, counted (a few seconds behind).
     uses: int = 0
+    #: How many users starred it.
+    stars: int = 0
     refresh_message: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -338,6 +340,14 @@ def _public_source(source: dict[str, Any]) -> dict[str, Any]:
         for key in ("git_url", "dockerfile_path", "descriptor_paths", "reference", "references")
         if key in source
     }
+
+
+class StarOut(BaseModel):
+    """A tool's stars after a star or unstar."""
+
+    tool: int
+    starred: bool
+    stars: int
 
 
 class ToolList(BaseModel):
