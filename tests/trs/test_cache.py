@@ -243,3 +243,36 @@ def test_waiters_on_a_cancelled_postgresql_read_are_sent_to_the_app() -> None:
         return await asyncio.wait_for(second, timeout=2)
 
     assert asyncio.run(scenario()) is None
+
+
+def test_descriptor_reads_pass_the_cache_without_reading_the_generation(
+    client: TestClient, published: dict[str, Any]
+) -> None:
+    tid, token = published["id"], published["token"]
+    cwl = {
+        "path": "tool.cwl",
+        "file_type": "PRIMARY_DESCRIPTOR",
+        "descriptor_type": "CWL",
+        "content": "cwlVersion: v1.2\n",
+    }
+    stored = client.put(
+        f"/api/tools/{tid}/versions/1.0/files", json={"files": [cwl]}, headers=bearer(token)
+    )
+    assert stored.status_code == 200, stored.text
+    cache = _cache(client)
+    misses = cache.misses
+    seen = statements_on(client.app.state.context.engine)  # type: ignore[attr-defined]
+    for path in (f"{TOOL}/versions/1.0/CWL/descriptor", f"{TOOL}/versions/1.0/CWL/files"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-cache"
+    assert cache.misses == misses  # neither kept nor looked up
+    assert not any("catalog_state" in statement for statement in seen)
+    client.get(TOOL)
+    assert cache.misses == misses + 1  # the tool itself still is
+
+
+def _cache(client: TestClient) -> TrsCache:
+    layer = client.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(layer, TrsCache):
+        layer = layer.app
+    return layer

@@ -203,7 +203,8 @@ class TrsCache:
     def _cacheable(self, scope: Scope) -> bool:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return False
-        if not scope["path"].startswith(self.prefixes):
+        path: str = scope["path"]
+        if not path.startswith(self.prefixes) or _a_use(path):
             return False
         return not any(name == b"authorization" for name, _ in scope["headers"])
 
@@ -271,3 +272,11 @@ class TrsCache:
             await send(message)
 
         await self.app(scope, receive, closing_send)
+
+
+def _a_use(path: str) -> bool:
+    """A version's descriptor or files: uses of the tool, answered `no-cache` and never kept,
+    so the cache does not even read the generation for them. (A tool whose id has a
+    `descriptor` or `files` part after `/versions/` is only left uncached: still correct.)"""
+    _, versions, below = path.partition("/versions/")
+    return bool(versions) and any(part in ("descriptor", "files") for part in below.split("/"))
