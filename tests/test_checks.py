@@ -16,6 +16,7 @@ from aiosmtpd.controller import Controller
 from dockyard import db
 from tests.support.app import TEST_SECRET_KEY
 from tests.support.network import free_port
+from tests.support.oidc import Client, oidc_provider, providers_file
 from tests.support.processes import clean_environment, serving, start, stop
 
 
@@ -89,6 +90,7 @@ def test_a_sound_deployment_passes(sound: dict[str, str], smtp: int, tmp_path: P
         "email": "ok",
         "workers": "ok",
         "registries": "ok",
+        "sign-in": "ok",
     }
 
 
@@ -100,6 +102,17 @@ def test_a_sound_deployment_passes(sound: dict[str, str], smtp: int, tmp_path: P
         ({"DOCKYARD_SMTP_URL": "smtp://127.0.0.1:{closed}"}, "email", "cannot reach the SMTP"),
         ({"DOCKYARD_SMTP_URL": "smtp://lab:wrong@127.0.0.1:{smtp}"}, "email", "refused the user"),
         ({"DOCKYARD_REGISTRIES_FILE": "{bad_registries}"}, "registries", "registries.toml"),
+        (
+            {
+                "DOCKYARD_OIDC_ISSUER": "http://127.0.0.1:{closed}",
+                "DOCKYARD_OIDC_CLIENT_ID": "dockyard",
+                "DOCKYARD_OIDC_CLIENT_SECRET": "wrong",
+                "DOCKYARD_OIDC_NAME": "Lab login",
+            },
+            "sign-in",
+            "default: Lab login could not be reached",
+        ),
+        ({"DOCKYARD_AUTH_PROVIDERS_FILE": "{bad_providers}"}, "sign-in", "needs issuer"),
     ],
 )
 def test_each_misconfiguration_is_a_problem_that_says_what_to_change(
@@ -112,7 +125,14 @@ def test_each_misconfiguration_is_a_problem_that_says_what_to_change(
 ) -> None:
     bad_registries = tmp_path / "registries.toml"
     bad_registries.write_text('[[registry]]\nid = "lab"\n')  # no host
-    values = {"closed": free_port(), "smtp": smtp, "bad_registries": bad_registries}
+    bad_providers = tmp_path / "auth.toml"
+    bad_providers.write_text('[providers.lab]\nclient_id = "a"\nclient_secret = "wrong"\n')
+    values = {
+        "closed": free_port(),
+        "smtp": smtp,
+        "bad_registries": bad_registries,
+        "bad_providers": bad_providers,
+    }
     status, found = check(sound | {k: v.format(**values) for k, v in change.items()})
     assert status == 1
     assert found[name]["verdict"] == "problem", found
@@ -177,3 +197,14 @@ def test_postgresql_without_a_worker_is_a_problem_and_with_one_is_not(
         assert found["workers"]["detail"] == "1 worker alive", stop(worker)
     finally:
         stop(worker)
+
+
+def test_a_real_provider_that_answers_passes_the_sign_in_check(
+    sound: dict[str, str], tmp_path: Path
+) -> None:
+    lab = Client("lab", "dockyard-lab")
+    with oidc_provider(tmp_path, sound["DOCKYARD_BASE_URL"], [lab]) as issuer:
+        auth = providers_file(tmp_path / "auth.toml", issuer, [lab])
+        _, found = check(sound | {"DOCKYARD_AUTH_PROVIDERS_FILE": str(auth)})
+    assert found["sign-in"]["verdict"] == "ok", found["sign-in"]
+    assert "lab answer; self sign-up false" in found["sign-in"]["detail"]

@@ -20,6 +20,7 @@ from dockyard import __version__, db, errors
 from dockyard.access.grants import Granter
 from dockyard.access.mail import mailer_for, sender_address
 from dockyard.access.tasks import run_mail_sender
+from dockyard.accounts.providers import load_providers
 from dockyard.api.access import notifications_router, registry_requests_router
 from dockyard.api.access import router as access_router
 from dockyard.api.accounts import router as accounts_router
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
         granter=Granter(secret_box(settings)),
         usage=UsageCounter(),
         queue=None if settings.embedded else build_queue(settings, sessions),
+        providers=load_providers(settings),
     )
 
     @asynccontextmanager

@@ -13,6 +13,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.DockyardError], int], ...] = (
     (errors.Conflict, 409),
     (errors.RateLimited, 429),
     (errors.DatabaseUnavailable, 503),
+    (errors.ProviderUnavailable, 502),
     (errors.RegistryHostRefused, 422),
     (errors.RegistryRateLimited, 503),
     (errors.RegistryError, 502),

@@ -1,9 +1,9 @@
 """`dockyard check`: what is wrong with a deployment, before its users find out.
 
 Each check looks at one thing an operator configures (the public address, the secret key,
-the database, email, workers, the registries file) and says `ok`, `warning` (works, but
-not as an institute would want) or `problem` (something users will see fail), with what to
-change. Nothing here changes anything.
+the database, email, workers, the registries file, the sign-in providers) and says `ok`,
+`warning` (works, but not as an institute would want) or `problem` (something users will see
+fail), with what to change. Nothing here changes anything.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dockyard import db
 from dockyard.access.mail import SmtpMailer
+from dockyard.accounts.oidc import SignInClient
+from dockyard.accounts.providers import load_providers
 from dockyard.errors import ConfigurationError, DockyardError
 from dockyard.health import WORKER_SILENCE
 from dockyard.registries.config import catalog_for
@@ -51,6 +53,7 @@ def check_deployment(settings: Settings, *, timeout: float = 5.0) -> list[Findin
             ("email", lambda: _email(settings, timeout)),
             ("workers", lambda: _workers(settings, engine)),
             ("registries", lambda: _registries(settings)),
+            ("sign-in", lambda: _sign_in(settings, timeout)),
         ]
         return [_safely(name, run) for name, run in checks]
     finally:
@@ -210,3 +213,32 @@ def _registries(settings: Settings) -> Finding:
     count = len(catalog.all())
     source = f" (with {settings.registries_file})" if settings.registries_file else ""
     return Finding("registries", "ok", f"{count} registries known{source}")
+
+
+def _sign_in(settings: Settings, timeout: float) -> Finding:
+    providers = load_providers(settings)
+    if not providers:
+        return Finding("sign-in", "ok", "dockyard passwords only (no sign-in provider configured)")
+    client = SignInClient(timeout=timeout)
+    failing = []
+    for provider in providers.values():
+        try:
+            client.check(provider)
+        except DockyardError as error:
+            failing.append(f"{provider.key}: {error.message}")
+    if failing:
+        return Finding("sign-in", "problem", "; ".join(failing))
+    names = ", ".join(providers)
+    if settings.base_url is None:
+        return Finding(
+            "sign-in",
+            "warning",
+            f"{names} answer, but DOCKYARD_BASE_URL is unset: the redirect URI sent to each "
+            "provider is made from the request's address; set it to the one registered there",
+        )
+    return Finding(
+        "sign-in",
+        "ok",
+        f"{names} answer; self sign-up {settings.self_signup}; redirect URIs "
+        f"{settings.base_url}/signin/oidc/KEY/callback",
+    )

@@ -8,13 +8,16 @@ a granter) as arguments.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from dockyard.access.grants import Granter
 from dockyard.access.mail import Mailer, send_queued, sender_address
+from dockyard.accounts.oidc import SignInClient
+from dockyard.accounts.providers import Provider
 from dockyard.refresh.tasks import RefreshQueue
 from dockyard.refresh.usage import UsageCounter
 from dockyard.registries.catalog import Catalog
@@ -37,6 +40,9 @@ class AppContext:
     #: PostgreSQL's job queue, open while the app runs: webhooks queue refreshes for the
     #: workers at once (None in the embedded mode, where the app refreshes due tools itself).
     queue: RefreshQueue | None = None
+    #: The sign-in providers the operator configured, by key, and the client that talks to them.
+    providers: Mapping[str, Provider] = field(default_factory=dict)
+    signin: SignInClient = field(default_factory=SignInClient)
 
     async def queue_refresh(self, kind: str, object_id: int) -> None:
         """Hand a refresh of a tool or workflow that a webhook made due to the workers now;

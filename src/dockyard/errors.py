@@ -13,10 +13,12 @@ and never contain a secret.
     │   ├── InvalidRegistryPath     a registry path does not fit its registry, or is not wanted
     │   └── UnknownRegistry         a registry id that this instance does not know
     ├── AuthenticationRequired      no credentials, or credentials that are not valid
+    │   └── SignInRefused           a sign-in provider's answer that signs nobody in
     ├── PermissionDenied            authenticated, but not allowed to do this
     ├── NotFound                    no such thing, or not visible to the caller
     ├── Conflict                    the change collides with something stored
     ├── RateLimited                 too many attempts; try again later
+    ├── ProviderUnavailable         a sign-in provider did not answer, or not with OAuth
     └── RegistryError               a container registry failed or refused (names it)
         ├── RegistryUnavailable     unreachable, timed out, or a server error
         ├── RegistryAuthFailed      credentials missing or refused, or the token server failed
@@ -86,6 +88,13 @@ class AuthenticationRequired(DockyardError):
     code = "authentication_required"
 
 
+class SignInRefused(AuthenticationRequired):
+    """A sign-in provider's answer that signs nobody in: forged, replayed, issued for another
+    application, or refused by the provider; the message says which."""
+
+    code = "sign_in_refused"
+
+
 class PermissionDenied(DockyardError):
     """The caller is known but may not do this."""
 
@@ -112,6 +121,12 @@ class RateLimited(DockyardError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ProviderUnavailable(DockyardError):
+    """A sign-in provider did not answer, or answered with something that is not OAuth."""
+
+    code = "provider_unavailable"
 
 
 class RegistryError(DockyardError):

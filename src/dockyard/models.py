@@ -8,7 +8,14 @@ from dockyard.access.models import (
     OutboxEmail,
     RegistryRequest,
 )
-from dockyard.accounts.models import ApiToken, SignInFailure, User, WebSession
+from dockyard.accounts.models import (
+    ApiToken,
+    SignInAttempt,
+    SignInFailure,
+    User,
+    UserIdentity,
+    WebSession,
+)
 from dockyard.catalog.models import (
     CatalogState,
     DigestChange,
@@ -39,12 +46,14 @@ __all__ = [
     "OutboxEmail",
     "RefreshRun",
     "RegistryRequest",
+    "SignInAttempt",
     "SignInFailure",
     "Tool",
     "ToolCredential",
     "ToolMaintainer",
     "ToolVersion",
     "User",
+    "UserIdentity",
     "VersionFile",
     "VersionImage",
     "WebSession",

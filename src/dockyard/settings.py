@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,17 @@ class Settings(BaseModel):
     admin_password: SecretStr | None = None
     #: A file holding that password (a Docker or Kubernetes secret), instead of the variable.
     admin_password_file: Path | None = None
+    #: One OpenID Connect provider to sign in with (more: `auth_providers_file`).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    #: The sign-in button's label for that provider.
+    oidc_name: str | None = None
+    #: A TOML file of sign-in providers (OpenID Connect, GitHub, ORCID); docs/accounts.md.
+    auth_providers_file: Path | None = None
+    #: What a first sign-in through a provider does: "true" makes the account, "approval"
+    #: makes it for an administrator to approve, "false" refuses unknown people.
+    self_signup: Literal["true", "false", "approval"] = "false"
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("database_url")
@@ -151,6 +163,13 @@ class Settings(BaseModel):
             except ConfigurationError as error:
                 raise ValueError(error.message.removeprefix("DOCKYARD_SMTP_URL ")) from None
         return value
+
+    @field_validator("self_signup", mode="before")
+    @classmethod
+    def _self_signup_words(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("base_url")
     @classmethod
@@ -250,6 +269,21 @@ def load_settings(
         if first["type"] != "value_error" and field != "secret_key":
             message += f" (got {first['input']!r})"
         raise ConfigurationError(f"{ENV_PREFIX}{field.upper()}: {message}") from None
+
+
+def read_toml_file(path: Path, *, what: str, variable: str) -> dict[str, object]:
+    """A TOML file an operator wrote (the registries file, the providers file), or a
+    `ConfigurationError` naming it and what is wrong."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigurationError(
+            f"{what} {path} ({variable}) cannot be read: {error.strerror or error}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{what} {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"{what} {path} is not valid TOML: {error}") from None
 
 
 def _embedded_secret_key(data_dir: Path) -> str:

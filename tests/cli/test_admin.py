@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from dockyard import db
 from dockyard.accounts import services
+from dockyard.accounts.providers import Identity
 from tests.support.cli import assert_one_line_error, run
 
 
@@ -68,3 +69,35 @@ def test_admin_commands_on_the_embedded_database_migrate_it_first(tmp_path: Path
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "dockyard.db").exists()
+
+
+def test_accounts_made_by_a_first_sign_in_are_listed_and_approved(
+    env: dict[str, str], engine: Engine
+) -> None:
+    with db.unit_of_work(db.make_sessionmaker(engine)) as session:
+        outcome = services.sign_in_with_identity(
+            session,
+            provider="lab",
+            identity=Identity(
+                "https://login.example.org", "s-1", "grace", "Grace", "g@example.org"
+            ),
+            self_signup="approval",
+        )
+        assert outcome.awaiting_approval and outcome.user is None
+    waiting = run(["users", "list", "--awaiting"], env)
+    assert waiting.exit_code == 0, waiting.output
+    assert waiting.stdout.splitlines()[1].split() == [
+        "grace",
+        "g@example.org",
+        "lab",
+        "awaiting",
+        "approval",
+    ]
+
+    approved = run(["users", "approve", "grace"], env)
+    assert approved.stdout.strip() == "approved grace <g@example.org>"
+    assert run(["users", "list", "--awaiting"], env).stdout.splitlines()[1:] == []
+    assert "active" in run(["users", "list"], env).stdout
+    assert_one_line_error(
+        run(["users", "approve", "grace"], env), "grace is not waiting for approval"
+    )

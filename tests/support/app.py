@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import uvicorn
@@ -32,15 +33,24 @@ def serving(settings: Settings | Callable[[str], Settings]) -> Iterator[str]:
     port = listener.getsockname()[1]
     if not isinstance(settings, Settings):
         settings = settings(f"http://127.0.0.1:{port}")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", workers=1)
-    )
+    with serve_asgi(create_app(settings), listener) as url:
+        yield url
+
+
+@contextmanager
+def serve_asgi(app: Any, listener: socket.socket | None = None) -> Iterator[str]:
+    """Any ASGI app served by uvicorn in a thread on loopback; its URL."""
+    if listener is None:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", workers=1))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the live dockyard server did not start", pytrace=False)
+            pytest.fail("the live server did not start", pytrace=False)
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -7,6 +7,7 @@ import sys
 import click
 
 from dockyard.accounts import services
+from dockyard.accounts.models import User
 from dockyard.cli.local import echo_table, local_session
 from dockyard.errors import InvalidInput
 
@@ -34,18 +35,44 @@ def create_user(username: str, email: str, admin: bool, password_stdin: bool) ->
 
 
 @users.command("list")
-def list_users() -> None:
-    """List user accounts."""
+@click.option("--awaiting", is_flag=True, help="Only accounts waiting for approval.")
+def list_users(awaiting: bool) -> None:
+    """List user accounts, with how each signs in."""
     from sqlalchemy import select
-
-    from dockyard.accounts.models import User
+    from sqlalchemy.orm import selectinload
 
     with local_session() as session:
+        query = select(User).options(selectinload(User.identities)).order_by(User.username)
+        if awaiting:
+            query = query.where(User.awaiting_approval.is_(True))
         rows = [
-            [u.username, u.email, "yes" if u.is_admin else "", "yes" if u.password_hash else ""]
-            for u in session.scalars(select(User).order_by(User.username))
+            [
+                u.username,
+                u.email,
+                "yes" if u.is_admin else "",
+                "yes" if u.password_hash else "",
+                ",".join(sorted({linked.provider for linked in u.identities})),
+                _status(u),
+            ]
+            for u in session.scalars(query)
         ]
-    echo_table(["USERNAME", "EMAIL", "ADMIN", "PASSWORD"], rows)
+    echo_table(["USERNAME", "EMAIL", "ADMIN", "PASSWORD", "SIGN-IN", "STATUS"], rows)
+
+
+def _status(user: User) -> str:
+    if user.awaiting_approval:
+        return "awaiting approval"
+    return "active" if user.is_active else "disabled"
+
+
+@users.command("approve")
+@click.argument("usernames", nargs=-1, required=True)
+def approve_users(usernames: tuple[str, ...]) -> None:
+    """Let accounts made by a first sign-in (DOCKYARD_SELF_SIGNUP=approval) sign in."""
+    with local_session() as session:  # all or none
+        approved = [services.approve_user(session, username) for username in usernames]
+    for user in approved:
+        click.echo(f"approved {user.username} <{user.email}>")
 
 
 @users.command("set-password")

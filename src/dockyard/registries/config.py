@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +26,7 @@ from dockyard.registries.catalog import (
     Source,
 )
 from dockyard.registries.reference import DOMAIN_AND_PORT
-from dockyard.settings import Settings
+from dockyard.settings import Settings, read_toml_file
 
 #: The most requests one process may have on the wire to one registry.
 MAX_IN_FLIGHT_LIMIT = 256
@@ -121,17 +120,7 @@ def load_catalog(
 
 
 def _read_entries(path: Path) -> list[object]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigurationError(
-            f"registries file {path} (DOCKYARD_REGISTRIES_FILE) cannot be read: "
-            f"{error.strerror or error}"
-        ) from None
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"registries file {path} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigurationError(f"registries file {path} is not valid TOML: {error}") from None
+    data = read_toml_file(path, what="registries file", variable="DOCKYARD_REGISTRIES_FILE")
     unknown = sorted(set(data) - {"registry"})
     if unknown:
         raise ConfigurationError(

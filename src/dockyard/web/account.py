@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from dockyard.accounts import services as accounts
+from dockyard.accounts.models import User
 from dockyard.db import unit_of_work
 from dockyard.errors import AuthenticationRequired, DockyardError
-from dockyard.http import ContextDep, Id, SessionDep
+from dockyard.http import ContextDep, Id, SessionDep, get_context
 from dockyard.web.security import (
     SESSION_COOKIE,
     CsrfDep,
@@ -26,7 +28,7 @@ from dockyard.web.security import (
 router = APIRouter(include_in_schema=False)
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only paths on this site (never `//other.example` or a full URL)."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -34,9 +36,19 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request, user: WebUserDep, next: str = "/") -> HTMLResponse:
-    """The sign-in form."""
-    return render(request, "signin.html", {"title": "Sign in", "next": _safe_next(next)})
+def signin_page(
+    request: Request, context: ContextDep, user: WebUserDep, next: str = "/"
+) -> HTMLResponse:
+    """The sign-in form, and a button for each sign-in provider."""
+    return render(
+        request,
+        "signin.html",
+        {
+            "title": "Sign in",
+            "next": safe_next(next),
+            "providers": list(context.providers.values()),
+        },
+    )
 
 
 @router.post("/signin", dependencies=[CsrfDep])
@@ -61,7 +73,7 @@ def signin(
         return _signin_again(request, username, next, error.message, 401)
     except DockyardError as error:  # rate-limited
         return _signin_again(request, username, next, error.message, 429)
-    response = redirect(request, _safe_next(next))
+    response = redirect(request, safe_next(next))
     set_cookie(response, request, SESSION_COOKIE, cookie, max_age=14 * 24 * 3600)
     return response
 
@@ -72,7 +84,13 @@ def _signin_again(
     return render(
         request,
         "signin.html",
-        {"title": "Sign in", "next": _safe_next(next), "username": username, "error": message},
+        {
+            "title": "Sign in",
+            "next": safe_next(next),
+            "username": username,
+            "error": message,
+            "providers": list(get_context(request).providers.values()),
+        },
         status_code=status,
     )
 
@@ -87,11 +105,36 @@ def signout(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account_page(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
-    """Account settings: API tokens."""
-    me = signed_in(request, user)
-    tokens = accounts.list_tokens(session, me)
-    return render(request, "account.html", {"title": "Account", "tokens": tokens, "new": None})
+def account_settings(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+    """Account settings: API tokens and the providers one signs in with."""
+    return account_page(request, session, signed_in(request, user))
+
+
+def account_page(
+    request: Request,
+    session: Session,
+    me: User,
+    *,
+    new_token: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The account page, with a token shown once or what went wrong."""
+    providers = get_context(request).providers
+    identities = accounts.list_identities(session, me)
+    return render(
+        request,
+        "account.html",
+        {
+            "title": "Account",
+            "tokens": accounts.list_tokens(session, me),
+            "new": new_token,
+            "error": error,
+            "identities": [(each, providers.get(each.provider)) for each in identities],
+            "providers": list(providers.values()),
+        },
+        status_code=status_code,
+    )
 
 
 @router.post("/account/tokens", dependencies=[CsrfDep])
@@ -104,8 +147,7 @@ def create_token(
     """A new API token, shown once on the page that answers."""
     me = signed_in(request, user)
     _, plaintext = accounts.create_token(session, me, name=name)
-    tokens = accounts.list_tokens(session, me)
-    return render(request, "account.html", {"title": "Account", "tokens": tokens, "new": plaintext})
+    return account_page(request, session, me, new_token=plaintext)
 
 
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[CsrfDep])

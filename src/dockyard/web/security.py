@@ -66,7 +66,7 @@ def _key(request: Request) -> bytes:
     return hashlib.sha256(b"dockyard csrf\x00" + material.encode()).digest()
 
 
-def _browser_secret(request: Request) -> str:
+def browser_secret(request: Request) -> str:
     """This browser's CSRF cookie value, made (and later set) when it has none."""
     existing = get_cookie(request, CSRF_COOKIE)
     if existing and 20 <= len(existing) <= 100:
@@ -82,7 +82,7 @@ def csrf_token(request: Request) -> str:
     """The token this browser's forms carry, bound to its CSRF cookie and to its session
     (a token and cookie pair taken from one session is no good with another)."""
     session = get_cookie(request, SESSION_COOKIE) or ""
-    material = f"{_browser_secret(request)}\0{session}".encode()
+    material = f"{browser_secret(request)}\0{session}".encode()
     return hmac.new(_key(request), material, hashlib.sha256).hexdigest()
 
 
@@ -155,7 +155,7 @@ def delete_cookie(response: Response, request: Request, name: str) -> None:
     )
 
 
-def _with_csrf_cookie(request: Request, response: Response) -> Response:
+def with_csrf_cookie(request: Request, response: Response) -> Response:
     made = getattr(request.state, "new_csrf", None)
     if made is not None:
         set_cookie(response, request, CSRF_COOKIE, made, max_age=60 * 60 * 24 * 365)
@@ -174,7 +174,7 @@ def render(
         **context,
     }
     response = templates.TemplateResponse(request, template, values, status_code=status_code)
-    _with_csrf_cookie(request, response)
+    with_csrf_cookie(request, response)
     if get_cookie(request, NOTICE_COOKIE) is not None:
         delete_cookie(response, request, NOTICE_COOKIE)
     return response
@@ -195,18 +195,28 @@ def redirect(request: Request, url: str) -> RedirectResponse:
 
 
 def _sign_notice(request: Request, text: str) -> str:
-    encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-    digest = hmac.new(_key(request), b"notice\0" + encoded.encode(), hashlib.sha256)
-    return f"{encoded}.{digest.hexdigest()}"
+    return sign_text(request, "notice", text)
 
 
 def _read_notice(request: Request) -> str | None:
     """The notice this server set for this page, if any (a forged one is ignored)."""
-    value = get_cookie(request, NOTICE_COOKIE)
+    return read_signed(request, "notice", get_cookie(request, NOTICE_COOKIE))
+
+
+def sign_text(request: Request, purpose: str, text: str) -> str:
+    """`text` with an HMAC under the instance's key, for one `purpose` (a value signed for
+    one purpose is no good for another)."""
+    encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    digest = hmac.new(_key(request), purpose.encode() + b"\0" + encoded.encode(), hashlib.sha256)
+    return f"{encoded}.{digest.hexdigest()}"
+
+
+def read_signed(request: Request, purpose: str, value: str | None) -> str | None:
+    """The text `sign_text` signed for `purpose`; None for anything forged or damaged."""
     if not value or "." not in value:
         return None
     encoded, _, sent = value.rpartition(".")
-    expected = hmac.new(_key(request), b"notice\0" + encoded.encode(), hashlib.sha256)
+    expected = hmac.new(_key(request), purpose.encode() + b"\0" + encoded.encode(), hashlib.sha256)
     if not hmac.compare_digest(sent, expected.hexdigest()):
         return None
     try:

@@ -20,7 +20,7 @@ from dockyard.errors import DockyardError
 from dockyard.http import CatalogDep, SessionDep
 from dockyard.registries.services import describe
 from dockyard.sources.rules import source_link
-from dockyard.web import access, account, manage, workflows
+from dockyard.web import access, account, manage, signin, workflows
 from dockyard.web.files import rendered
 from dockyard.web.security import CsrfDep, WebUserDep, redirect, render, signed_in
 from dockyard.workflows import services as workflow_services
@@ -250,6 +250,7 @@ def star(
 
 
 router.include_router(account.router)
+router.include_router(signin.router)
 router.include_router(manage.router)
 router.include_router(access.router)
 router.include_router(workflows.router)

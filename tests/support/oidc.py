@@ -1,0 +1,100 @@
+"""A real OpenID provider on loopback (node-oidc-provider under Node, from
+tests/support/node), and signing in through its development login page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import select
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+NODE_TOOLS = Path(__file__).parent / "node"
+CLIENT_SECRET = "a-client-secret-of-the-tests-0123456789"
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client registered at the provider: dockyard, as one `[providers.KEY]` of its file."""
+
+    key: str
+    client_id: str
+    #: The provider signs this client's ID tokens for another application.
+    wrong_audience: bool = False
+
+
+@contextmanager
+def oidc_provider(tmp_path: Path, dockyard_url: str, clients: Sequence[Client]) -> Iterator[str]:
+    """The provider, with `clients` allowed back to `dockyard_url`; its issuer URL."""
+    node = shutil.which("node")
+    if node is None or not (NODE_TOOLS / "node_modules" / "oidc-provider").is_dir():
+        pytest.fail("Node and tests/support/node's packages are needed: run scripts/install")
+    config = tmp_path / "oidc-provider.json"
+    config.write_text(
+        json.dumps(
+            {
+                "port": 0,
+                "clients": [
+                    {
+                        "client_id": client.client_id,
+                        "client_secret": CLIENT_SECRET,
+                        "redirect_uris": [f"{dockyard_url}/signin/oidc/{client.key}/callback"],
+                    }
+                    for client in clients
+                ],
+                "wrong_audience_clients": [c.client_id for c in clients if c.wrong_audience],
+            }
+        )
+    )
+    log = (tmp_path / "oidc-provider.log").open("wb")
+    process = subprocess.Popen(
+        [node, str(NODE_TOOLS / "oidc_provider.mjs"), str(config)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        cwd=NODE_TOOLS,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        line = process.stdout.readline() if ready else b""
+        if not line:
+            pytest.fail(f"the OpenID provider did not start: {_tail(tmp_path)}", pytrace=False)
+        yield str(json.loads(line)["issuer"])
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if process.stdout is not None:
+            process.stdout.close()
+        log.close()
+
+
+def providers_file(path: Path, issuer: str, clients: Sequence[Client]) -> Path:
+    """dockyard's providers file for these clients of the provider at `issuer`."""
+    tables = [
+        f'[providers.{c.key}]\ndisplay_name = "{c.key.title()} login"\nissuer = "{issuer}"\n'
+        f'client_id = "{c.client_id}"\nclient_secret = "{CLIENT_SECRET}"\n'
+        for c in clients
+    ]
+    path.write_text("\n".join(tables))
+    return path
+
+
+def log_in_at_provider(page: Page, login: str) -> None:
+    """The provider's development login page: any login name, any password."""
+    page.locator("input[name=login]").fill(login)
+    page.locator("input[name=password]").fill("any password will do")
+    page.get_by_role("button", name="Sign-in").click()
+
+
+def _tail(tmp_path: Path) -> str:
+    log = tmp_path / "oidc-provider.log"
+    return log.read_text(errors="replace")[-2000:] if log.exists() else ""
