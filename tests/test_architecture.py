@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dockyard.catalog",),
     ("dockyard.sources",),
     ("dockyard.workflows",),
+    ("dockyard.collections",),
     ("dockyard.refresh", "dockyard.access"),
     ("dockyard.models", "dockyard.db.migrations"),
     ("dockyard.context",),

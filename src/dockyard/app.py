@@ -24,6 +24,7 @@ from dockyard.accounts.providers import load_providers
 from dockyard.api.access import notifications_router, registry_requests_router
 from dockyard.api.access import router as access_router
 from dockyard.api.accounts import router as accounts_router
+from dockyard.api.organizations import router as organizations_router
 from dockyard.api.registries import router as registries_router
 from dockyard.api.tools import hooks_router
 from dockyard.api.tools import router as tools_router
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
     app.include_router(health_router)
     app.include_router(registries_router)
     app.include_router(accounts_router)
+    app.include_router(organizations_router)
     app.include_router(tools_router)
     app.include_router(workflows_router)
     app.include_router(workflow_hooks_router)

@@ -10,6 +10,8 @@ from dockyard.access.models import (
 )
 from dockyard.accounts.models import (
     ApiToken,
+    Organization,
+    OrganizationMember,
     SignInAttempt,
     SignInFailure,
     User,
@@ -26,6 +28,7 @@ from dockyard.catalog.models import (
     VersionFile,
     VersionImage,
 )
+from dockyard.collections.models import Collection, CollectionEntry
 from dockyard.refresh.models import RefreshRun
 from dockyard.workflows.models import (
     Workflow,
@@ -40,9 +43,13 @@ __all__ = [
     "AccessRequest",
     "ApiToken",
     "CatalogState",
+    "Collection",
+    "CollectionEntry",
     "DigestChange",
     "GrantToken",
     "Notification",
+    "Organization",
+    "OrganizationMember",
     "OutboxEmail",
     "RefreshRun",
     "RegistryRequest",

@@ -7,13 +7,17 @@ import json
 import select
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, BrowserContext, Page
+from pydantic import SecretStr
+
+from dockyard.settings import Settings
+from tests.support.app import TEST_SECRET_KEY, serving
 
 NODE_TOOLS = Path(__file__).parent / "node"
 CLIENT_SECRET = "a-client-secret-of-the-tests-0123456789"
@@ -93,6 +97,70 @@ def log_in_at_provider(page: Page, login: str) -> None:
     page.locator("input[name=login]").fill(login)
     page.locator("input[name=password]").fill("any password will do")
     page.get_by_role("button", name="Sign-in").click()
+
+
+#: The clients of the web tests' provider: `lab`, and `mixup`, whose ID tokens the provider
+#: issues for another application.
+CLIENTS = (Client("lab", "dockyard-lab"), Client("mixup", "dockyard-mixup", wrong_audience=True))
+
+
+@dataclass
+class Instance:
+    """A live dockyard whose sign-in providers are the loopback provider's clients."""
+
+    url: str
+    issuer: str
+
+
+StartInstance = Callable[..., Instance]
+
+
+@contextmanager
+def instances(database_url: str, tmp_path: Path) -> Iterator[StartInstance]:
+    """Starts such dockyards (and their provider), all stopped when the block ends."""
+    with ExitStack() as stack:
+
+        def start(self_signup: str = "true") -> Instance:
+            issuers: list[str] = []
+
+            def settings(url: str) -> Settings:
+                issuer = stack.enter_context(oidc_provider(tmp_path, url, CLIENTS))
+                issuers.append(issuer)
+                return Settings(
+                    database_url=database_url,
+                    data_dir=tmp_path,
+                    secret_key=SecretStr(TEST_SECRET_KEY),
+                    background_refresh=False,
+                    auth_providers_file=providers_file(tmp_path / "auth.toml", issuer, CLIENTS),
+                    self_signup=self_signup,
+                )
+
+            url = stack.enter_context(serving(settings))
+            return Instance(url, issuers[0])
+
+        yield start
+
+
+def new_page(browser: Browser, url: str) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(base_url=url, viewport={"width": 1200, "height": 900})
+    return context, context.new_page()
+
+
+def sign_in_with(page: Page, provider: str, login: str) -> None:
+    """Click the provider's button; log in there unless the provider still knows this
+    browser (then it answers at once)."""
+    page.goto("/signin")
+    page.get_by_role("link", name=f"Sign in with {provider} login").click()
+    at_provider(page, login)
+
+
+def at_provider(page: Page, login: str) -> None:
+    """Log in at the provider, if it asks (it remembers a browser it signed in before)."""
+    page.wait_for_url(
+        lambda url: "/interaction/" in url or "/callback" in url or "/signin/oidc/" not in url
+    )
+    if "/interaction/" in page.url:
+        log_in_at_provider(page, login)
 
 
 def _tail(tmp_path: Path) -> str:

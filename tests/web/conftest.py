@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from dockyard.settings import Settings
 from tests.support.app import TEST_SECRET_KEY, MakeUser, serving
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from tests.support.oidc import StartInstance, instances
 
 
 @pytest.fixture
@@ -43,3 +44,10 @@ def browser() -> Iterator[Browser]:
 def people(make_user: MakeUser) -> None:
     make_user("maria", password=PASSWORD)
     make_user("bob", password=PASSWORD)
+
+
+@pytest.fixture
+def instance(database_url: str, tmp_path: Path, engine: object) -> Iterator[StartInstance]:
+    """Starts a live dockyard that signs people in through a real OpenID provider."""
+    with instances(database_url, tmp_path) as start:
+        yield start

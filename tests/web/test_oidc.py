@@ -5,85 +5,26 @@ replayed code and an ID token for another application sign nobody in."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
-from pydantic import SecretStr
+from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import Engine, select
 
 from dockyard import db
 from dockyard.accounts import services as accounts
 from dockyard.accounts.models import User, UserIdentity
-from dockyard.settings import Settings
-from tests.support.app import TEST_SECRET_KEY, MakeUser, serving
+from tests.support.app import MakeUser
 from tests.support.browser import PASSWORD, shoot
-from tests.support.oidc import Client, log_in_at_provider, oidc_provider, providers_file
+from tests.support.oidc import (
+    StartInstance,
+    at_provider,
+    log_in_at_provider,
+    new_page,
+    sign_in_with,
+)
 
 pytestmark = pytest.mark.usefixtures("engine")
-
-CLIENTS = (Client("lab", "dockyard-lab"), Client("mixup", "dockyard-mixup", wrong_audience=True))
-
-
-@dataclass
-class Instance:
-    url: str
-    issuer: str
-
-
-StartInstance = Callable[..., Instance]
-
-
-@pytest.fixture
-def instance(database_url: str, tmp_path: Path) -> Iterator[StartInstance]:
-    """Starts dockyard with the loopback provider's clients in its providers file."""
-    with ExitStack() as stack:
-
-        def start(self_signup: str = "true") -> Instance:
-            issuers: list[str] = []
-
-            def settings(url: str) -> Settings:
-                issuer = stack.enter_context(oidc_provider(tmp_path, url, CLIENTS))
-                issuers.append(issuer)
-                return Settings(
-                    database_url=database_url,
-                    data_dir=tmp_path,
-                    secret_key=SecretStr(TEST_SECRET_KEY),
-                    background_refresh=False,
-                    auth_providers_file=providers_file(tmp_path / "auth.toml", issuer, CLIENTS),
-                    self_signup=self_signup,
-                )
-
-            url = stack.enter_context(serving(settings))
-            return Instance(url, issuers[0])
-
-        yield start
-
-
-def new_page(browser: Browser, url: str) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(base_url=url, viewport={"width": 1200, "height": 900})
-    return context, context.new_page()
-
-
-def sign_in_with(page: Page, provider: str, login: str) -> None:
-    """Click the provider's button; log in there unless the provider still knows this
-    browser (then it answers at once)."""
-    page.goto("/signin")
-    page.get_by_role("link", name=f"Sign in with {provider} login").click()
-    at_provider(page, login)
-
-
-def at_provider(page: Page, login: str) -> None:
-    """Log in at the provider, if it asks (it remembers a browser it signed in before)."""
-    page.wait_for_url(
-        lambda url: "/interaction/" in url or "/callback" in url or "/signin/oidc/" not in url
-    )
-    if "/interaction/" in page.url:
-        log_in_at_provider(page, login)
 
 
 def held_callback(page: Page, provider: str, login: str) -> str:

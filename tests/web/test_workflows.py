@@ -11,6 +11,7 @@ import httpx
 from playwright.sync_api import Browser, expect
 
 from tests.support.app import MakeUser, bearer
+from tests.support.axe import serious_violations
 from tests.support.browser import CHROMIUM_MISSING, PASSWORD, shoot, sign_in
 from tests.support.git_repos import Repo
 from tests.support.registry import LocalRegistry
@@ -121,3 +122,10 @@ def test_a_pipelines_page_shows_its_images_and_a_maintainer_freezes_a_version(
     bob.goto(f"/workflows/{workflow['path']}")
     expect(bob.get_by_role("button", name="Refresh now")).to_have_count(0)
     bob_context.close()
+
+    # The page passes axe-core (tests/web/test_accessibility.py checks the others).
+    checking = browser.new_context(base_url=server, bypass_csp=True)
+    anonymous = checking.new_page()
+    anonymous.goto(f"/workflows/{workflow['path']}")
+    assert serious_violations(anonymous) == []
+    checking.close()

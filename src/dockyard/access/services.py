@@ -20,8 +20,8 @@ from dockyard.access import rules
 from dockyard.access.events import newest_first, notify, notify_maintainers, record_event
 from dockyard.access.models import AccessRequest, GrantToken
 from dockyard.accounts.models import User
-from dockyard.catalog.models import Tool, ToolCredential, ToolMaintainer
-from dockyard.catalog.services import registry_of, visible_tool
+from dockyard.catalog.models import Tool, ToolCredential
+from dockyard.catalog.services import maintained_tool_ids, registry_of, visible_tool
 from dockyard.db.types import utcnow
 from dockyard.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
 from dockyard.registries.catalog import Catalog
@@ -149,9 +149,8 @@ def list_requests(
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
     if query.role not in {"all", "mine", "inbox"}:
         raise InvalidInput("role must be all, mine or inbox")
-    maintained = select(ToolMaintainer.tool_id).where(ToolMaintainer.user_id == user.id)
     mine = AccessRequest.requester_id == user.id
-    inbox = AccessRequest.tool_id.in_(maintained)
+    inbox = AccessRequest.tool_id.in_(maintained_tool_ids(user))
     condition = {"mine": mine, "inbox": inbox, "all": or_(mine, inbox)}[query.role]
     statement = select(AccessRequest).where(condition)
     if query.status is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, func
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dockyard.db import Base
@@ -129,3 +129,61 @@ class SignInFailure(Base):
     username: Mapped[str] = mapped_column(String(254), index=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+#: What a member may do in an organization: admins manage it and its members; maintainers
+#: maintain its tools and workflows and curate its collections; members are listed.
+ORGANIZATION_ROLES = ("admin", "maintainer", "member")
+MAINTAINING_ROLES = ("admin", "maintainer")
+
+
+class Organization(Base):
+    """A lab, institute or project: members with roles, and the tools, workflows and
+    collections that belong to it."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: In addresses (`/organizations/{name}`) and TRS labels: letters, digits, '.', '_', '-'.
+    name: Mapped[str] = mapped_column(String(40))
+    display_name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    members: Mapped[list[OrganizationMember]] = relationship(
+        back_populates="organization",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+        order_by="OrganizationMember.created_at",
+    )
+
+    __table_args__ = (Index("uq_organizations_name_lower", func.lower(name), unique=True),)
+
+    def role_of(self, user: User | None) -> str | None:
+        """The user's role here, if they are a member."""
+        if user is None:
+            return None
+        return next((m.role for m in self.members if m.user_id == user.id), None)
+
+    def maintained_by(self, user: User | None) -> bool:
+        """True for its admins and maintainers, who maintain what belongs to it."""
+        return self.role_of(user) in MAINTAINING_ROLES
+
+
+class OrganizationMember(Base):
+    """A user's membership of an organization, with a role (`ORGANIZATION_ROLES`)."""
+
+    __tablename__ = "organization_members"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organization: Mapped[Organization] = relationship(back_populates="members")
+    user: Mapped[User] = relationship(lazy="joined")

@@ -84,6 +84,10 @@ def list_tools(
     private: bool | None = None,
     published: bool | None = None,
     descriptor_type: Annotated[str | None, Query(max_length=20)] = None,
+    organization: Annotated[
+        str | None, Query(max_length=40, description="the organization's name")
+    ] = None,
+    label: Annotated[str | None, Query(max_length=30, description="a label the tool has")] = None,
     sort: Annotated[
         str,
         Query(
@@ -107,6 +111,8 @@ def list_tools(
             private=private,
             published=published,
             descriptor_type=descriptor_type,
+            organization=organization,
+            label=label,
             sort=sort,
             limit=limit,
             offset=offset,

@@ -3,17 +3,17 @@ each caller (published tools, and a signed-in caller's own), order and pages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, UnaryExpression, func, or_, select
+from sqlalchemy import Select, UnaryExpression, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from dockyard.accounts.models import User
+from dockyard.accounts.models import Organization, User
 from dockyard.catalog import rules
 from dockyard.catalog.models import Tool, ToolMaintainer
 from dockyard.catalog.search import INDEXED_SORTS, matches, query_terms
-from dockyard.catalog.services import VERSION_CONTENTS, tools_visible_to
+from dockyard.catalog.services import VERSION_CONTENTS, maintained_tool_ids, tools_visible_to
 from dockyard.errors import InvalidInput
 
 MAX_PAGE = 100
@@ -51,6 +51,11 @@ class ToolQuery:
     toolname: str | None = None
     description_contains: str | None = None
     maintainer: str | None = None
+    #: The organization (by name) the tools belong to, and a label they carry.
+    organization: str | None = None
+    label: str | None = None
+    #: Only these tools (a collection's, for TRS `alias=collection:...`).
+    tool_ids: tuple[int, ...] | None = None
     sort: str = "name"
     limit: int = 20
     offset: int = 0
@@ -116,10 +121,10 @@ def _filtered(
 ) -> Select[Tool]:
     statement = select(Tool)
     if query.mine:
-        maintained = select(ToolMaintainer.tool_id).where(
-            ToolMaintainer.user_id == (user.id if user else -1)
-        )
-        statement = statement.where(Tool.id.in_(maintained))
+        if user is None:
+            statement = statement.where(false())
+        else:
+            statement = statement.where(Tool.id.in_(maintained_tool_ids(user)))
     elif user is None or not user.is_admin:
         statement = statement.where(tools_visible_to(user))
     if query.path is not None:
@@ -158,6 +163,20 @@ def _filtered(
         )
     if query.published is not None:
         statement = statement.where(Tool.published.is_(query.published))
+    if query.tool_ids is not None:
+        statement = statement.where(Tool.id.in_(query.tool_ids) if query.tool_ids else false())
+    if query.organization is not None:
+        statement = statement.where(
+            Tool.organization_id.in_(
+                select(Organization.id).where(
+                    func.lower(Organization.name) == query.organization.lower()
+                )
+            )
+        )
+    if query.label is not None:
+        statement = statement.where(
+            Tool.labels.contains(f",{query.label.strip().lower()},", autoescape=True)
+        )
     if query.descriptor_type is not None:
         kind = query.descriptor_type.upper().removeprefix("PLAIN_")
         if kind not in rules.DescriptorType.__members__:
@@ -168,3 +187,86 @@ def _filtered(
         if terms:
             statement = statement.where(matches(session, terms, dense=dense))
     return statement
+
+
+@dataclass(frozen=True)
+class Facet:
+    """One value of a facet and how many tools of the search have it."""
+
+    value: str
+    label: str
+    count: int
+
+
+#: The facets a search counts, each over the search with its other filters kept.
+FACETS = ("registry", "descriptor_type", "access", "organization", "label")
+#: Labels shown in a facet, the most common first.
+MAX_LABEL_VALUES = 15
+
+
+def tool_facets(
+    session: Session, user: User | None, query: ToolQuery, *, registry_names: dict[str, str]
+) -> dict[str, list[Facet]]:
+    """For each facet, its values with counts among the tools the search finds once that
+    facet's own filter is left out (so each count says what choosing the value gives)."""
+    without = {
+        "registry": replace(query, registry=None),
+        "descriptor_type": replace(query, descriptor_type=None),
+        "access": replace(query, private=None),
+        "organization": replace(query, organization=None),
+        "label": replace(query, label=None),
+    }
+
+    def ids(facet: str) -> Any:
+        return _filtered(session, user, without[facet]).with_only_columns(Tool.id).order_by(None)
+
+    found: dict[str, list[Facet]] = {}
+    rows = session.execute(
+        select(Tool.registry_id, func.count())
+        .where(Tool.id.in_(ids("registry")))
+        .group_by(Tool.registry_id)
+    )
+    found["registry"] = sorted(
+        (Facet(rid, registry_names.get(rid, rid), n) for rid, n in rows),
+        key=lambda f: (-f.count, f.label),
+    )
+    kinds = [kind.value for kind in rules.DescriptorType]
+    counts = session.execute(
+        select(
+            *(func.count().filter(Tool.descriptor_types.contains(f",{kind},")) for kind in kinds)
+        ).where(Tool.id.in_(ids("descriptor_type")))
+    ).one()
+    found["descriptor_type"] = [
+        Facet(kind, kind, n) for kind, n in zip(kinds, counts, strict=True) if n
+    ]
+    public, private = session.execute(
+        select(
+            func.count().filter(Tool.private.is_(False)),
+            func.count().filter(Tool.private.is_(True)),
+        ).where(Tool.id.in_(ids("access")))
+    ).one()
+    found["access"] = [
+        facet
+        for facet in (Facet("public", "Public", public), Facet("private", "Private", private))
+        if facet.count
+    ]
+    organizations = session.execute(
+        select(Organization.name, Organization.display_name, func.count())
+        .join(Tool, Tool.organization_id == Organization.id)
+        .where(Tool.id.in_(ids("organization")))
+        .group_by(Organization.name, Organization.display_name)
+    )
+    found["organization"] = sorted(
+        (Facet(name, shown, n) for name, shown, n in organizations),
+        key=lambda f: (-f.count, f.label),
+    )
+    tally: dict[str, int] = {}
+    for (framed,) in session.execute(
+        select(Tool.labels).where(Tool.id.in_(ids("label")), Tool.labels != "")
+    ):
+        for label in framed.split(","):
+            if label:
+                tally[label] = tally.get(label, 0) + 1
+    ranked = sorted(tally.items(), key=lambda item: (-item[1], item[0]))[:MAX_LABEL_VALUES]
+    found["label"] = [Facet(label, label, n) for label, n in ranked]
+    return found

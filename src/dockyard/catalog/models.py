@@ -31,7 +31,7 @@ from sqlalchemy.orm import (
     relationship,
 )
 
-from dockyard.accounts.models import User
+from dockyard.accounts.models import Organization, User
 from dockyard.db import Base
 from dockyard.db.types import UTCDateTime, utcnow
 
@@ -85,7 +85,15 @@ class Tool(ShownInCatalog, Base):
     stars: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
     #: SHA-256 of the secret that registry push webhooks must present.
     webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The organization it belongs to, whose admins and maintainers maintain it too.
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), default=None, index=True
+    )
+    #: Words a maintainer tags it with ("alignment", "long-reads"), comma-framed
+    #: (",alignment,long-reads,") so a label matches with one LIKE.
+    labels: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
+    organization: Mapped[Organization | None] = relationship(lazy="joined")
     maintainers: Mapped[list[ToolMaintainer]] = relationship(
         back_populates="tool",
         cascade="all, delete-orphan",
@@ -113,8 +121,18 @@ class Tool(ShownInCatalog, Base):
     )
 
     def is_maintained_by(self, user: User | None) -> bool:
-        """True when `user` is one of the tool's maintainers."""
-        return user is not None and any(m.user_id == user.id for m in self.maintainers)
+        """True when `user` is one of the tool's maintainers, or an admin or maintainer of
+        its organization."""
+        if user is None:
+            return False
+        if any(m.user_id == user.id for m in self.maintainers):
+            return True
+        return self.organization is not None and self.organization.maintained_by(user)
+
+    @property
+    def label_list(self) -> list[str]:
+        """Its labels, in the order they were given."""
+        return [label for label in self.labels.split(",") if label]
 
 
 class ToolMaintainer(ShownInCatalog, Base):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -112,10 +113,34 @@ def tool_path(host: str, repository: str, toolname: str | None) -> str:
     return f"{path}/{toolname}" if toolname else path
 
 
-def search_text(path: str, registry: Registry, description: str) -> str:
-    """The words search matches for a tool: path parts, registry id and name, description."""
-    words = re.split(r"[^0-9A-Za-z]+", f"{path} {registry.id} {registry.name} {description}")
+def search_text(path: str, registry: Registry, description: str, labels: Sequence[str] = ()) -> str:
+    """The words search matches for a tool: path parts, registry id and name, description,
+    labels."""
+    text = f"{path} {registry.id} {registry.name} {description} {' '.join(labels)}"
+    words = re.split(r"[^0-9A-Za-z]+", text)
     return " ".join(word.lower() for word in words if word)
+
+
+LABEL_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?"
+MAX_LABELS = 10
+
+
+def framed_labels(labels: Sequence[str]) -> str:
+    """Labels as stored (",alignment,long-reads,"), checked and without repeats; `InvalidInput`
+    saying what a label may be."""
+    kept: list[str] = []
+    for raw in labels:
+        label = raw.strip().lower()
+        if not re.fullmatch(LABEL_PATTERN, label):
+            raise InvalidInput(
+                f"label {raw!r} is not allowed: use 1-30 lowercase letters, digits and '-', "
+                "e.g. 'alignment' or 'long-reads'"
+            )
+        if label not in kept:
+            kept.append(label)
+    if len(kept) > MAX_LABELS:
+        raise InvalidInput(f"a tool has at most {MAX_LABELS} labels")
+    return f",{','.join(kept)}," if kept else ""
 
 
 def normalize_file_path(path: str) -> str:

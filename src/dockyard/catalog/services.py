@@ -13,11 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, func, or_, select, true, update
+from sqlalchemy import ColumnElement, CompoundSelect, delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from dockyard.accounts.models import User
+from dockyard.accounts.models import MAINTAINING_ROLES, Organization, OrganizationMember, User
+from dockyard.accounts.organizations import (
+    get_organization,
+    maintaining_organizations,
+    require_maintainer,
+)
 from dockyard.accounts.services import find_user, validate_email
 from dockyard.catalog import rules
 from dockyard.catalog.models import (
@@ -74,12 +79,18 @@ class ToolPage:
     """A tool as its page shows it, read as rows (no object graph): the tool's columns, the
     names of the versions the caller may see, in order, and its maintainers."""
 
-    tool: Row[Any]
+    tool: Any  # a Row of the tools columns and `organization_name`
     versions: list[tuple[int, str]]
     maintainers: list[tuple[int, str]]
+    #: The users who maintain it through its organization (its admins and maintainers).
+    through_organization: frozenset[int] = frozenset()
 
     def maintained_by(self, user: User | None) -> bool:
-        return user is not None and any(uid == user.id for uid, _ in self.maintainers)
+        if user is None:
+            return False
+        return user.id in self.through_organization or any(
+            uid == user.id for uid, _ in self.maintainers
+        )
 
     @property
     def default_version(self) -> str | None:
@@ -88,7 +99,9 @@ class ToolPage:
         return next((name for vid, name in self.versions if vid == wanted), None)
 
 
-_PAGE_COLUMNS = select(*Tool.__table__.columns)
+_PAGE_COLUMNS = select(
+    *Tool.__table__.columns, Organization.name.label("organization_name")
+).outerjoin(Organization, Organization.id == Tool.organization_id)
 
 
 def tool_page(session: Session, user: User | None, tool_id: int) -> ToolPage:
@@ -107,10 +120,21 @@ def tool_page(session: Session, user: User | None, tool_id: int) -> ToolPage:
         .where(ToolMaintainer.tool_id == tool_id)
         .order_by(ToolMaintainer.id)
     )
+    through: frozenset[int] = frozenset()
+    if tool.organization_id is not None:
+        through = frozenset(
+            session.scalars(
+                select(OrganizationMember.user_id).where(
+                    OrganizationMember.organization_id == tool.organization_id,
+                    OrganizationMember.role.in_(MAINTAINING_ROLES),
+                )
+            )
+        )
     return ToolPage(
         tool,
         [(vid, name) for vid, name in versions],
         [(uid, username) for uid, username in maintainers],
+        through,
     )
 
 
@@ -121,8 +145,15 @@ def tools_visible_to(user: User | None) -> ColumnElement[bool]:
     published = Tool.published.is_(True)
     if user is None:
         return published
-    maintained = select(ToolMaintainer.tool_id).where(ToolMaintainer.user_id == user.id)
-    return or_(published, Tool.id.in_(maintained))
+    return or_(published, Tool.id.in_(maintained_tool_ids(user)))
+
+
+def maintained_tool_ids(user: User) -> CompoundSelect[int]:
+    """The ids of the tools `user` maintains: as one of their maintainers, or as an admin
+    or maintainer of the organization they belong to (`Tool.is_maintained_by` as a query)."""
+    direct = select(ToolMaintainer.tool_id).where(ToolMaintainer.user_id == user.id)
+    through = select(Tool.id).where(Tool.organization_id.in_(maintaining_organizations(user)))
+    return direct.union(through)
 
 
 def versions_visible_to(user: User | None) -> ColumnElement[bool]:
@@ -133,8 +164,7 @@ def versions_visible_to(user: User | None) -> ColumnElement[bool]:
     shown = ToolVersion.hidden.is_(False)
     if user is None:
         return shown
-    maintained = select(ToolMaintainer.tool_id).where(ToolMaintainer.user_id == user.id)
-    return or_(shown, ToolVersion.tool_id.in_(maintained))
+    return or_(shown, ToolVersion.tool_id.in_(maintained_tool_ids(user)))
 
 
 #: Loader options that bring each version's images and files with the tool, in two queries.
@@ -279,13 +309,16 @@ def update_tool(
     default_version: str | None = _UNSET,
     source: dict[str, Any] | None = _UNSET,
     tag_pattern: str | None = _UNSET,
+    labels: list[str] | None = None,
+    organization: str | None = _UNSET,
 ) -> Tool:
-    """Change a tool's editable fields; its path and registry never change."""
+    """Change a tool's editable fields; its path and registry never change. Moving it into
+    an organization takes one of that organization's admins or maintainers."""
     tool = changeable_tool(session, user, tool_id)
     registry = registry_of(catalog, tool)
     if description is not None:
         tool.description = check_description(description)
-        tool.search_text = rules.search_text(tool.path, registry, tool.description)
+        tool.search_text = rules.search_text(tool.path, registry, tool.description, tool.label_list)
     if maintainer_email is not _UNSET:
         tool.maintainer_email = validate_email(maintainer_email) if maintainer_email else None
     if private is not None:
@@ -300,6 +333,16 @@ def update_tool(
         tool.source = _checked_source(source)
     if tag_pattern is not _UNSET:
         tool.tag_pattern = _check_tag_pattern(tag_pattern) if tag_pattern else None
+    if labels is not None:
+        tool.labels = rules.framed_labels(labels)
+        tool.search_text = rules.search_text(tool.path, registry, tool.description, tool.label_list)
+    if organization is not _UNSET:
+        if organization:
+            found = get_organization(session, organization)
+            require_maintainer(found, user)
+            tool.organization = found
+        else:
+            tool.organization = None
     touch(tool)
     session.flush()
     return tool

@@ -25,6 +25,7 @@ from dockyard.catalog import files, listing, services
 from dockyard.catalog.files import F, FileRow, VersionRow
 from dockyard.catalog.models import Tool, ToolVersion, VersionFile
 from dockyard.catalog.rules import DescriptorType
+from dockyard.collections import services as collections
 from dockyard.errors import InvalidInput, NotFound
 from dockyard.http import MAX_OFFSET, CallerDep, SessionDep, external_url
 from dockyard.registries.reference import DOCKER_HUB_ALIASES
@@ -97,8 +98,12 @@ def build_router(prefix: str) -> APIRouter:
             is_workflow = id is not None and id.startswith(TRS_PREFIX)
             tools = toolClass in (None, views.TOOL_CLASS["id"]) and not is_workflow
             flows = toolClass in (None, views.WORKFLOW_CLASS["id"]) and (id is None or is_workflow)
-            if bool(checker) or alias is not None or bool(tags) or not (tools or flows):
+            if bool(checker) or bool(tags) or not (tools or flows):
                 return _paged(request, base, [], 0, start, size)
+            named: tuple[int, ...] | None = None
+            if alias is not None:  # organizations' and collections' labels name tools only
+                named = tuple(collections.tools_with_alias(session, alias))
+                flows = False
             body: list[dict[str, Any]] = []
             total = 0
             if tools:
@@ -113,6 +118,7 @@ def build_router(prefix: str) -> APIRouter:
                         toolname=toolname,
                         description_contains=description,
                         maintainer=author,
+                        tool_ids=named,
                         sort="name",
                         limit=size,
                         offset=start,
@@ -120,8 +126,10 @@ def build_router(prefix: str) -> APIRouter:
                         with_contents=True,
                     ),
                 )
+                aliases = collections.tool_aliases(session, [t.id for t in page.items])
                 body = [
-                    _tool_json(t, services.visible_versions(t, caller), base) for t in page.items
+                    _tool_json(t, services.visible_versions(t, caller), base, aliases.get(t.id))
+                    for t in page.items
                 ]
                 total = page.total
             if flows:
@@ -168,9 +176,10 @@ def _resource(
     tool, tail = _locate(session, caller, remainder)
     base = _base(request, prefix)
     versions = services.visible_versions(tool, caller)
+    aliases = collections.tool_aliases(session, [tool.id]).get(tool.id)
     if not tail:
-        return _json(_tool_json(tool, versions, base))
-    facts = views.ToolFacts.of(tool)
+        return _json(_tool_json(tool, versions, base, aliases))
+    facts = views.ToolFacts.of(tool, aliases)
     if tail == ["versions"]:
         return _json([views.version_json(facts, views.VersionFacts.of(v), base) for v in versions])
     version = _version(tool, caller, tail[1])
@@ -314,9 +323,11 @@ def _valid_tail(tail: list[str]) -> bool:
     return len(tail) == 4 and tail[3] in {"tests", "files"}
 
 
-def _tool_json(tool: Tool, versions: list[ToolVersion], base: str) -> dict[str, Any]:
+def _tool_json(
+    tool: Tool, versions: list[ToolVersion], base: str, aliases: list[str] | None = None
+) -> dict[str, Any]:
     return views.tool_json(
-        views.ToolFacts.of(tool), [views.VersionFacts.of(v) for v in versions], base
+        views.ToolFacts.of(tool, aliases), [views.VersionFacts.of(v) for v in versions], base
     )
 
 

@@ -44,6 +44,7 @@ from dockyard.catalog import files
 from dockyard.catalog.models import Tool, ToolMaintainer, ToolVersion, VersionFile, VersionImage
 from dockyard.catalog.rules import FileType
 from dockyard.catalog.services import tools_visible_to, versions_visible_to
+from dockyard.collections.services import tool_aliases
 from dockyard.errors import DockyardError, NotFound
 from dockyard.http import external_url
 from dockyard.trs import views
@@ -369,6 +370,7 @@ def _facts(
 ) -> tuple[list[views.ToolFacts], dict[int, list[views.VersionFacts]]]:
     """The tools of `rows` and their visible versions, in four queries however many."""
     ids = [row.id for row in rows]
+    aliases = tool_aliases(connection, ids)
     names: dict[int, list[str]] = {i: [] for i in ids}
     for tool_id, username in connection.execute(MAINTAINERS, {"tools": ids}):
         names[tool_id].append(username)
@@ -411,6 +413,7 @@ def _facts(
             default_version_id=row.default_version_id,
             git_url=row.source["git_url"] if row.source else None,
             maintainers=names[row.id],
+            aliases=aliases.get(row.id, []),
         )
         for row in rows
     ]

@@ -7,7 +7,7 @@ section 7).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -94,9 +94,12 @@ class ToolFacts:
     git_url: str | None
     #: Its maintainers' usernames, first maintainer first.
     maintainers: list[str]
+    #: Labels from its organization and collections (`organization:lab`,
+    #: `collection:lab/aligners`): TRS `aliases`, and what `/tools?alias=` finds.
+    aliases: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, tool: Tool) -> ToolFacts:
+    def of(cls, tool: Tool, aliases: list[str] | None = None) -> ToolFacts:
         """The facts of a loaded tool (maintainers loaded with it)."""
         return cls(
             path=tool.path,
@@ -109,6 +112,7 @@ class ToolFacts:
             default_version_id=tool.default_version_id,
             git_url=tool.source["git_url"] if tool.source else None,
             maintainers=[m.user.username for m in tool.maintainers],
+            aliases=aliases or [],
         )
 
 
@@ -123,6 +127,7 @@ def tool_json(tool: ToolFacts, versions: list[VersionFacts], base: str) -> dict[
     answer: dict[str, Any] = {
         "url": f"{base}/tools/{_encoded(tool.path)}",
         "id": tool.path,
+        "aliases": tool.aliases or None,
         "organization": tool.namespace,
         "name": tool.repository.rsplit("/", 1)[-1] if tool.toolname is None else tool.toolname,
         "toolclass": TOOL_CLASS,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote_plus
 
@@ -12,19 +11,18 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from dockyard.accounts.models import User
+from dockyard.accounts.organizations import organizations_of
 from dockyard.catalog import contents, listing, rules, services
 from dockyard.catalog.models import Tool
-from dockyard.context import AppContext
-from dockyard.db import unit_of_work
 from dockyard.errors import DockyardError
 from dockyard.http import CatalogDep, ContextDep, Id, SessionDep
 from dockyard.refresh.tasks import open_refresher
 from dockyard.registries.catalog import Catalog, Registry
 from dockyard.web.security import (
     CsrfDep,
-    NeedsSignIn,
+    FormAction,
     WebUserDep,
-    browser_user,
+    act_on_form,
     redirect,
     render,
     signed_in,
@@ -175,6 +173,9 @@ def manage_tool(
             "file_types": FILE_TYPES,
             "descriptor_types": DESCRIPTOR_TYPES,
             "error": request.query_params.get("error"),
+            "organizations": [
+                each for each in organizations_of(session, me) if each.maintained_by(me)
+            ],
         },
     )
 
@@ -183,24 +184,8 @@ def _back(tool_id: int, notice: str) -> str:
     return f"/my/tools/{tool_id}?notice={quote_plus(notice)}"
 
 
-def _failed(tool_id: int, error: DockyardError) -> str:
-    return f"/my/tools/{tool_id}?error={quote_plus(error.message)}"
-
-
-Action = Callable[[Session, User], str]
-
-
-def _act(request: Request, context: AppContext, tool_id: int, action: Action) -> Response:
-    """Run one change in its own unit of work; come back with a notice or the reason."""
-    try:
-        with unit_of_work(context.sessions) as session:
-            me = signed_in(request, browser_user(request, session))
-            notice = action(session, me)
-    except NeedsSignIn:
-        raise
-    except DockyardError as error:
-        return redirect(request, _failed(tool_id, error))
-    return redirect(request, _back(tool_id, notice))
+def _act(request: Request, tool_id: int, action: FormAction) -> Response:
+    return act_on_form(request, f"/my/tools/{tool_id}", action)
 
 
 @router.post("/{tool_id}/publish", dependencies=[CsrfDep])
@@ -211,7 +196,7 @@ def publish(request: Request, tool_id: Id, context: ContextDep) -> Response:
         services.publish(session, me, tool_id)
         return "Published."
 
-    return _act(request, context, tool_id, act)
+    return _act(request, tool_id, act)
 
 
 @router.post("/{tool_id}/unpublish", dependencies=[CsrfDep])
@@ -222,7 +207,7 @@ def unpublish(request: Request, tool_id: Id, context: ContextDep) -> Response:
         services.unpublish(session, me, tool_id)
         return "Unpublished."
 
-    return _act(request, context, tool_id, act)
+    return _act(request, tool_id, act)
 
 
 @router.post("/{tool_id}/versions", dependencies=[CsrfDep])
@@ -239,7 +224,7 @@ def add_version(
         contents.add_version(session, me, tool_id, name.strip(), description=description)
         return f"Version {name.strip()} added."
 
-    return _act(request, context, tool_id, act)
+    return _act(request, tool_id, act)
 
 
 @router.post("/{tool_id}/versions/{name}/files", dependencies=[CsrfDep])
@@ -276,7 +261,32 @@ async def upload_file(
         contents.replace_files(session, me, tool_id, name, [*kept, new])
         return f"{target} saved in version {name}."
 
-    return await to_thread.run_sync(_act, request, context, tool_id, act)
+    return await to_thread.run_sync(_act, request, tool_id, act)
+
+
+@router.post("/{tool_id}/finding", dependencies=[CsrfDep])
+def set_finding(
+    request: Request,
+    tool_id: Id,
+    context: ContextDep,
+    labels: Annotated[str, Form(max_length=500)] = "",
+    organization: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Set the tool's labels and the organization it belongs to."""
+
+    def act(session: Session, me: User) -> str:
+        tool = services.update_tool(
+            session,
+            context.catalog,
+            me,
+            tool_id,
+            labels=[label for label in labels.replace(",", " ").split() if label],
+            organization=organization.strip() or None,
+        )
+        where = f" It belongs to {tool.organization.display_name}." if tool.organization else ""
+        return f"Labels saved.{where}"
+
+    return _act(request, tool_id, act)
 
 
 @router.post("/{tool_id}/maintainers", dependencies=[CsrfDep])
@@ -292,7 +302,7 @@ def add_maintainer(
         services.add_maintainer(session, me, tool_id, username.strip())
         return f"{username.strip()} is now a maintainer."
 
-    return _act(request, context, tool_id, act)
+    return _act(request, tool_id, act)
 
 
 @router.post("/{tool_id}/maintainers/{username}/remove", dependencies=[CsrfDep])
@@ -305,7 +315,7 @@ def remove_maintainer(
         services.remove_maintainer(session, me, tool_id, username)
         return f"{username} is no longer a maintainer."
 
-    return _act(request, context, tool_id, act)
+    return _act(request, tool_id, act)
 
 
 @router.post("/{tool_id}/refresh", dependencies=[CsrfDep])
@@ -316,7 +326,7 @@ async def refresh(request: Request, tool_id: Id, context: ContextDep) -> Respons
         services.changeable_tool(session, me, tool_id)
         return ""
 
-    check = await to_thread.run_sync(_act, request, context, tool_id, may_refresh)
+    check = await to_thread.run_sync(_act, request, tool_id, may_refresh)
     if "error=" in check.headers.get("location", ""):
         return check
     async with open_refresher(context.settings, context.sessions, context.catalog) as refresher:

@@ -16,8 +16,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from dockyard import __version__
 from dockyard.accounts.models import User
 from dockyard.accounts.services import session_user
+from dockyard.db import unit_of_work
 from dockyard.errors import DockyardError, PermissionDenied
 from dockyard.http import SessionDep, get_context
 from dockyard.web import HERE
@@ -52,6 +54,17 @@ def _replace_page(params: Any, page: int) -> str:
 
 
 templates.env.filters["replace_page"] = _replace_page
+
+
+def _toggle(params: Any, key: str, value: str) -> str:
+    """The query string with `key=value` chosen, or taken away when it is the one chosen
+    (facet links); back to the first page either way."""
+    chosen = params.get(key) == value
+    kept = [(k, v) for k, v in params.multi_items() if k not in {key, "page"}]
+    return urlencode(kept if chosen else [*kept, (key, value)])
+
+
+templates.env.filters["toggle"] = _toggle
 
 
 class CsrfRejected(PermissionDenied):
@@ -260,3 +273,21 @@ def _quiet_user(session: Session, request: Request) -> User | None:
         return browser_user(request, session)
     except SQLAlchemyError:  # an error page must render even when the database does not answer
         return None
+
+
+#: A form's change: it runs in a unit of work with the signed-in user and says what it did.
+FormAction = Callable[[Session, User], str]
+
+
+def act_on_form(request: Request, page: str, action: FormAction) -> Response:
+    """Run one form's change in its own unit of work and go back to `page`: with the notice
+    it returns, or with the reason it failed as the page's error."""
+    try:
+        with unit_of_work(get_context(request).sessions) as session:
+            me = signed_in(request, browser_user(request, session))
+            notice = action(session, me)
+    except NeedsSignIn:
+        raise
+    except DockyardError as error:
+        return redirect(request, f"{page}?error={quote_plus(error.message)}")
+    return redirect(request, f"{page}?notice={quote_plus(notice)}")

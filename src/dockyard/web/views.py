@@ -20,7 +20,7 @@ from dockyard.errors import DockyardError
 from dockyard.http import CatalogDep, SessionDep
 from dockyard.registries.services import describe
 from dockyard.sources.rules import source_link
-from dockyard.web import access, account, manage, signin, workflows
+from dockyard.web import access, account, manage, organizations, signin, workflows
 from dockyard.web.files import rendered
 from dockyard.web.security import CsrfDep, WebUserDep, redirect, render, signed_in
 from dockyard.workflows import services as workflow_services
@@ -52,6 +52,15 @@ def home(request: Request, user: WebUserDep, session: SessionDep) -> HTMLRespons
     )
 
 
+FACET_NAMES = {
+    "registry": "Registry",
+    "descriptor_type": "Language",
+    "access": "Image access",
+    "organization": "Organization",
+    "label": "Label",
+}
+
+
 @router.get("/search", response_class=HTMLResponse)
 def search(
     request: Request,
@@ -63,6 +72,8 @@ def search(
     descriptor_type: Annotated[str, Query(max_length=20)] = "",
     access_: Annotated[str, Query(alias="access", pattern="^(|public|private)$")] = "",
     kind: Annotated[str, Query(pattern="^(|tool|workflow)$")] = "",
+    organization: Annotated[str, Query(max_length=40)] = "",
+    label: Annotated[str, Query(max_length=30)] = "",
     sort: Annotated[str, Query(pattern="^(name|-stars|-updated|-created)$")] = "name",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
@@ -72,9 +83,17 @@ def search(
         registry=registry or None,
         descriptor_type=descriptor_type or None,
         private={"public": False, "private": True}.get(access_),
+        organization=organization or None,
+        label=label or None,
         sort=sort,
         limit=PAGE,
         offset=(page - 1) * PAGE,
+    )
+    names = {each.id: each.name for each in catalog.all()}
+    facets = (
+        listing.tool_facets(session, user, query, registry_names=names)
+        if kind != "workflow"
+        else {}
     )
     found = (
         listing.find_tools(session, user, query)
@@ -83,8 +102,9 @@ def search(
     )
     flows: list[Workflow] = []
     flow_total = 0
-    # Workflows have no registry and no private image of their own: those filters are tools'.
-    if kind != "tool" and not registry and not access_:
+    # Workflows have no registry, private image, organization filter or labels of their own
+    # here: those filters are tools'.
+    if kind != "tool" and not (registry or access_ or organization or label):
         first = (page - 1) * PAGE if kind == "workflow" else 0
         flows, flow_total = workflow_services.find_workflows(
             session,
@@ -115,7 +135,12 @@ def search(
                 "access": access_,
                 "sort": sort,
                 "kind": kind,
+                "organization": organization,
+                "label": label,
             },
+            "facets": facets,
+            "tools_only": bool(registry or access_ or organization or label),
+            "facet_names": FACET_NAMES,
             "registries": list(catalog.all()),
             "descriptor_types": DESCRIPTOR_TYPES,
             "sorts": SORTS,
@@ -251,6 +276,7 @@ def star(
 
 router.include_router(account.router)
 router.include_router(signin.router)
+router.include_router(organizations.router)
 router.include_router(manage.router)
 router.include_router(access.router)
 router.include_router(workflows.router)

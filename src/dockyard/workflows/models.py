@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dockyard.accounts.models import User
+from dockyard.accounts.models import Organization, User
 from dockyard.catalog.models import ShownInCatalog
 from dockyard.db import Base
 from dockyard.db.types import UTCDateTime, utcnow
@@ -63,6 +63,11 @@ class Workflow(ShownInCatalog, Base):
     #: instance key: checking a signature needs the secret itself, not a digest of it.
     webhook_secret: Mapped[str | None] = mapped_column(Text, default=None)
 
+    #: The organization it belongs to, whose admins and maintainers maintain it too.
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), default=None, index=True
+    )
+    organization: Mapped[Organization | None] = relationship(lazy="joined")
     maintainers: Mapped[list[WorkflowMaintainer]] = relationship(
         back_populates="workflow",
         cascade="all, delete-orphan",
@@ -79,8 +84,13 @@ class Workflow(ShownInCatalog, Base):
     __table_args__ = (Index("uq_workflows_path_lower", func.lower(path), unique=True),)
 
     def is_maintained_by(self, user: User | None) -> bool:
-        """True when `user` is one of the workflow's maintainers."""
-        return user is not None and any(m.user_id == user.id for m in self.maintainers)
+        """True when `user` is one of the workflow's maintainers, or an admin or maintainer
+        of its organization."""
+        if user is None:
+            return False
+        if any(m.user_id == user.id for m in self.maintainers):
+            return True
+        return self.organization is not None and self.organization.maintained_by(user)
 
 
 class WorkflowMaintainer(ShownInCatalog, Base):

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select, true, tuple_
+from sqlalchemy import ColumnElement, CompoundSelect, func, select, true, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from dockyard.accounts.models import User
+from dockyard.accounts.organizations import maintaining_organizations
 from dockyard.catalog.models import Tool
 from dockyard.catalog.services import can_view as can_view_tool
 from dockyard.db.types import utcnow
@@ -120,7 +121,7 @@ def visible_workflows(
     if mine:
         if user is None:
             return []
-        query = query.join(WorkflowMaintainer).where(WorkflowMaintainer.user_id == user.id)
+        query = query.where(Workflow.id.in_(maintained_workflow_ids(user)))
     else:
         query = query.where(_visible_to(user))
     return list(session.scalars(query))
@@ -362,7 +363,15 @@ def _visible_to(user: User | None) -> ColumnElement[bool]:
     """The condition for workflows the caller may see (published, maintained, or any for admins)."""
     if user is not None and user.is_admin:
         return true()
-    member = select(WorkflowMaintainer.workflow_id).where(
-        WorkflowMaintainer.user_id == (user.id if user is not None else -1)
+    if user is None:
+        return Workflow.published.is_(True)
+    return Workflow.published | Workflow.id.in_(maintained_workflow_ids(user))
+
+
+def maintained_workflow_ids(user: User) -> CompoundSelect[int]:
+    """The ids of the workflows `user` maintains, directly or through their organization."""
+    direct = select(WorkflowMaintainer.workflow_id).where(WorkflowMaintainer.user_id == user.id)
+    through = select(Workflow.id).where(
+        Workflow.organization_id.in_(maintaining_organizations(user))
     )
-    return Workflow.published | Workflow.id.in_(member)
+    return direct.union(through)

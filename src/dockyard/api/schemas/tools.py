@@ -69,6 +69,12 @@ class ToolPatch(BaseModel):
     tag_pattern: str | None = Field(
         default=None, description="only tags matching this regular expression become versions"
     )
+    labels: list[str] | None = Field(
+        default=None, description="words to find it by, e.g. ['alignment', 'long-reads']"
+    )
+    organization: str | None = Field(
+        default=None, description="the organization it belongs to (its name); null for none"
+    )
 
 
 class CredentialsIn(BaseModel):
@@ -270,6 +276,10 @@ class ToolOut(BaseModel):
     uses: int = 0
     #: How many users starred it.
     stars: int = 0
+    #: Words its maintainers tag it with.
+    labels: list[str] = []
+    #: The organization it belongs to (its name), if any.
+    organization: str | None = None
     refresh_message: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -287,6 +297,7 @@ class ToolOut(BaseModel):
             versions=[version.name for version in visible_versions(tool, user)],
             default=default.name if default and (insider or not default.hidden) else None,
             maintainers=[maintainer.user.username for maintainer in tool.maintainers],
+            organization=tool.organization.name if tool.organization else None,
         )
 
     @classmethod
@@ -299,6 +310,7 @@ class ToolOut(BaseModel):
             versions=[name for _, name in page.versions],
             default=page.default_version,
             maintainers=[username for _, username in page.maintainers],
+            organization=page.tool.organization_name,
         )
 
     @classmethod
@@ -311,6 +323,7 @@ class ToolOut(BaseModel):
         versions: list[str],
         default: str | None,
         maintainers: list[str],
+        organization: str | None,
     ) -> ToolOut:
         registry = registry_for(catalog, tool.registry_id, tool.host)
         return cls.model_validate(
@@ -324,6 +337,8 @@ class ToolOut(BaseModel):
                 default_version=default,
                 versions=versions,
                 maintainers=maintainers,
+                labels=[label for label in tool.labels.split(",") if label],
+                organization=organization,
                 # What only maintainers and admins see.
                 maintainer_email=tool.maintainer_email if insider else None,
                 source=(

@@ -1,0 +1,1 @@
+"""Collections: an organization's ordered, described lists of tools and workflows."""
