@@ -273,3 +273,12 @@ def test_a_tool_with_a_git_source_is_registered_and_refreshed_from_the_cli(
     assert "git: 1 reference(s) read, 0 unchanged" in refreshed.stdout
     versions = json.loads(ok(cli("version", "list", image, "--json")).stdout)["items"]
     assert sorted(f["path"] for f in versions[0]["files"]) == ["Dockerfile", "cwl/main.cwl"]
+
+
+def test_every_command_takes_the_image_name_register_took(cli: Callable[..., Result]) -> None:
+    ok(cli("register", "biocontainers/bwa"))  # Docker Hub, as `docker pull` reads it
+    ok(cli("version", "add", "biocontainers/bwa", "0.7.17"))
+    listed = ok(cli("version", "list", "biocontainers/bwa"))
+    assert "0.7.17" in listed.output
+    ok(cli("version", "add", "docker.io/biocontainers/bwa", "0.7.18"))  # the full path too
+    error(cli("version", "add", "biocontainers/bwa:0.7.17", "x"), "no tool with path")

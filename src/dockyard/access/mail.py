@@ -83,8 +83,12 @@ class LogMailer:
     """What dockyard does without `DOCKYARD_SMTP_URL`: logs that an email was not sent."""
 
     def send(self, message: EmailMessage) -> None:
-        log.info(
-            "email not sent: DOCKYARD_SMTP_URL is not set",
+        # A warning with the recipient in its words: the console of `dockyard serve` shows
+        # it in either log format, so an operator sees who was not told.
+        log.warning(
+            "email to %s not sent (DOCKYARD_SMTP_URL is not set): %s",
+            message["To"],
+            message["Subject"],
             extra={"to": message["To"], "subject": message["Subject"]},
         )
 

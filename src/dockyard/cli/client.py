@@ -11,6 +11,8 @@ import click
 import httpx
 
 from dockyard import __version__
+from dockyard.errors import InvalidReference
+from dockyard.registries.reference import parse_reference
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -117,15 +119,28 @@ class ApiClient:
         return first
 
     def find_tool(self, ref: str) -> dict[str, Any]:
-        """A tool by dockyard id or by path."""
+        """A tool by dockyard id, by path, or by the image name `register` took for it
+        (`biocontainers/bwa` is `docker.io/biocontainers/bwa`, as `docker pull` reads it)."""
         if ref.isdigit():
             tool: dict[str, Any] = self.get(f"/api/tools/{ref}")
             return tool
-        found = self.get("/api/tools", params={"path": ref, "limit": 1})
-        if not found["items"]:
-            raise ApiError(f"no tool with path {ref!r} is visible to you")
-        first: dict[str, Any] = found["items"][0]
-        return first
+        for path in dict.fromkeys([ref, _as_docker_reads_it(ref)]):
+            if path is None:
+                continue
+            found = self.get("/api/tools", params={"path": path, "limit": 1})
+            if found["items"]:
+                first: dict[str, Any] = found["items"][0]
+                return first
+        raise ApiError(f"no tool with path {ref!r} is visible to you")
+
+
+def _as_docker_reads_it(ref: str) -> str | None:
+    """The tool path of an image name as Docker normalizes it; None for what is not one."""
+    try:
+        parsed = parse_reference(ref)
+    except InvalidReference:
+        return None
+    return parsed.name if parsed.tag is None and parsed.digest is None else None
 
 
 def _error_message(response: httpx.Response, body: Any) -> str:

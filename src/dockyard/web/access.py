@@ -13,6 +13,7 @@ from dockyard.access import decisions, events, pulls, rules, services
 from dockyard.access.models import AccessRequest
 from dockyard.accounts.models import User
 from dockyard.catalog import services as tool_services
+from dockyard.db import unit_of_work
 from dockyard.errors import DockyardError, PermissionDenied
 from dockyard.http import ContextDep, Id, SessionDep, link_base
 from dockyard.web.security import (
@@ -101,6 +102,9 @@ def request_page(
     found = services.visible_request(session, me, request_id)
     maintainer = found.tool.is_maintained_by(me)
     image = services.tool_image(context.catalog, found.tool)
+    plan = None  # what dockyard itself would do in the registry on a grant
+    if maintainer and found.status == "pending":
+        plan = services.plan_decision(session, context.catalog, me, found.id, "grant")
     pull = None
     if found.status == "granted" and found.requester_id == me.id:
         try:
@@ -118,6 +122,7 @@ def request_page(
             "steps": rules.grant_steps(image, found.registry_identity) if maintainer else [],
             "identity": rules.identity_rule(image.registry_id, image.registry_name),
             "pull": pull,
+            "plan": plan,
             "error": request.query_params.get("error"),
         },
     )
@@ -136,9 +141,20 @@ def _decide(
         return signed_in(request, browser_user(request, session))
 
     def shape(decided: AccessRequest, user: User, step: decisions.Step) -> str:
-        return f"Request {decided.id} is {decided.status}." + (
-            f" {step.detail}." if step.method != "manual" else ""
-        )
+        said = f"Request {decided.id} is {decided.status}."
+        if step.method != "manual":
+            return f"{said} {step.detail}."
+        if action == "grant":
+            return (
+                f"{said} dockyard did not change {decided.tool.host}: you gave "
+                f"{decided.registry_identity} pull permission there yourself."
+            )
+        if action == "revoke":
+            return (
+                f"{said} dockyard did not change {decided.tool.host}: take the pull permission "
+                f"of {decided.registry_identity} away there yourself."
+            )
+        return said
 
     page = f"/access/requests/{request_id}"
     try:
@@ -168,7 +184,24 @@ def grant(
     background: BackgroundTasks,
     manual: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Grant (dockyard does the registry part where it can, unless `manual`)."""
+    """Grant: dockyard gives the permission in the registry where it can; where it cannot,
+    the maintainer says they gave it (`manual`), or nothing is recorded."""
+    if not manual:
+        with unit_of_work(context.sessions, write=False) as session:
+            me = signed_in(request, browser_user(request, session))
+            try:
+                plan = services.plan_decision(session, context.catalog, me, request_id, "grant")
+            except DockyardError as error:
+                return redirect(
+                    request, f"/access/requests/{request_id}?error={quote_plus(error.message)}"
+                )
+        if plan.method == "manual":
+            refused = (
+                f"dockyard cannot give the permission in {plan.host} for this tool: give "
+                f"{plan.identity} pull permission there yourself, then tick "
+                "'I gave the permission myself' and grant again. Nothing was recorded."
+            )
+            return redirect(request, f"/access/requests/{request_id}?error={quote_plus(refused)}")
     return _decide(request, context, background, request_id, "grant", apply=not manual)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import quote_plus
 
 from anyio import to_thread
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from dockyard.errors import DockyardError
 from dockyard.http import CatalogDep, ContextDep, Id, SessionDep
 from dockyard.refresh.tasks import open_refresher
 from dockyard.registries.catalog import Catalog, Registry
+from dockyard.registries.services import resolve
 from dockyard.web.security import (
     CsrfDep,
     FormAction,
@@ -99,6 +100,35 @@ def registration_fields(
     """The part of the registration form that depends on the registry (for htmx)."""
     signed_in(request, user)
     return render(request, "_registration_fields.html", _form_context(catalog, registry, {}))
+
+
+@router.get("/image-notes", response_class=HTMLResponse)
+def image_notes(
+    request: Request,
+    user: WebUserDep,
+    catalog: CatalogDep,
+    image: Annotated[str, Query(max_length=600)] = "",
+    private: str = "",
+) -> HTMLResponse:
+    """What the image says about its registry, before the form is sent (for htmx): the
+    registry's notes, and Private ticked when the registry has only private images."""
+    signed_in(request, user)
+    found, problem = None, None
+    if image.strip():
+        try:
+            found = resolve(catalog, image.strip())
+        except DockyardError as error:
+            problem = error.message
+    return render(
+        request,
+        "_image_notes.html",
+        {
+            "found": found,
+            "problem": problem,
+            "notes": registry_notes(found.registry) if found else [],
+            "values": {"private": private == "true"},
+        },
+    )
 
 
 @router.post("", dependencies=[CsrfDep])
@@ -331,9 +361,7 @@ async def refresh(request: Request, tool_id: Id, context: ContextDep) -> Respons
         return check
     async with open_refresher(context.settings, context.sessions, context.catalog) as refresher:
         report = await refresher.refresh(tool_id)
-    summary = (
-        f"Refresh {report.status}: {report.tags} tags"
-        if report.status != "failed"
-        else f"Refresh failed: {report.message}"
-    )
-    return redirect(request, _back(tool_id, summary))
+    if report.status == "failed":  # an error, on the page it concerns (and kept on the tool)
+        failed = quote_plus(f"Refresh failed: {report.message}")
+        return redirect(request, f"/my/tools/{tool_id}?error={failed}")
+    return redirect(request, _back(tool_id, f"Refresh {report.status}: {report.tags} tags"))

@@ -184,6 +184,8 @@ def render(
         "user": getattr(request.state, "user", None),
         "csrf_token": csrf_token(request),
         "notice": notice,
+        #: False without DOCKYARD_SMTP_URL: pages then say nobody is emailed.
+        "email_on": get_context(request).settings.smtp_url is not None,
         **context,
     }
     response = templates.TemplateResponse(request, template, values, status_code=status_code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 from urllib.parse import quote, quote_plus
 
@@ -9,15 +10,15 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from dockyard.access import registry_requests
+from dockyard.access import pulls, registry_requests
 from dockyard.access import rules as access_rules
 from dockyard.access.models import AccessRequest
 from dockyard.access.services import tool_image
 from dockyard.catalog import listing, services
-from dockyard.catalog.models import Tool
+from dockyard.catalog.models import Tool, ToolVersion
 from dockyard.catalog.rules import DescriptorType
-from dockyard.errors import DockyardError
-from dockyard.http import CatalogDep, SessionDep
+from dockyard.errors import DockyardError, PermissionDenied
+from dockyard.http import CatalogDep, SessionDep, external_url
 from dockyard.registries.services import describe
 from dockyard.sources.rules import source_link
 from dockyard.web import access, account, manage, organizations, signin, workflows
@@ -175,6 +176,14 @@ def tool_page(
             .order_by(AccessRequest.id.desc())
         )
     encoded = quote(tool.path, safe="")
+    granted = None  # a private image's login and pull commands, for those who may pull it
+    if tool.private and user is not None:
+        try:
+            granted = pulls.pull_instructions(
+                session, catalog, user, tool.id, chosen.name if chosen else None
+            )
+        except PermissionDenied:
+            granted = None
     return render(
         request,
         "tool.html",
@@ -197,6 +206,8 @@ def tool_page(
             "starred": tool.id in services.starred_by(session, user, [tool.id]),
             "identity": access_rules.identity_rule(registry.id, registry.name),
             "my_request": mine,
+            "granted": granted,
+            "run": run_commands(external_url(request), tool.path, chosen),
             "source_url": (
                 source_link(tool.source["git_url"], chosen.source_commit)
                 if tool.source and chosen and chosen.source_commit
@@ -204,6 +215,32 @@ def tool_page(
             ),
         },
     )
+
+
+def run_commands(base: str, trs_id: str, version: ToolVersion | None) -> list[dict[str, str]]:
+    """Commands that run the version with a workflow engine that reads dockyard's TRS:
+    cwltool for CWL descriptors, miniwdl for WDL (from the TRS descriptor's address)."""
+    if version is None:
+        return []
+    kinds = {f.descriptor_type for f in version.files if f.file_type == "PRIMARY_DESCRIPTOR"}
+    commands = []
+    if "CWL" in kinds:
+        commands.append(
+            {
+                "engine": "cwltool",
+                "command": f"cwltool --add-ga4gh-tool-registry {base} "
+                f"{shlex.quote(f'{trs_id}:{version.name}')} job.yml",
+            }
+        )
+    if "WDL" in kinds:
+        descriptor = (
+            f"{base}/ga4gh/trs/v2/tools/{quote(trs_id, safe='')}/versions/"
+            f"{quote(version.name, safe='')}/PLAIN_WDL/descriptor"
+        )
+        commands.append(
+            {"engine": "miniwdl", "command": f"miniwdl run {descriptor} -i inputs.json"}
+        )
+    return commands
 
 
 @router.get("/registries", response_class=HTMLResponse)
