@@ -32,6 +32,7 @@ from dockyard.api.workflows import hooks_router as workflow_hooks_router
 from dockyard.api.workflows import router as workflows_router
 from dockyard.app_errors import status_for
 from dockyard.boundary import Boundary, redact_access_log
+from dockyard.catalog.launch import load_templates
 from dockyard.context import AppContext
 from dockyard.health import router as health_router
 from dockyard.observe import Observe
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None) -> FastAPI
         usage=UsageCounter(),
         queue=None if settings.embedded else build_queue(settings, sessions),
         providers=load_providers(settings),
+        launch=load_templates(settings),
     )
 
     @asynccontextmanager

@@ -18,6 +18,7 @@ from dockyard.access.grants import Granter
 from dockyard.access.mail import Mailer, send_queued, sender_address
 from dockyard.accounts.oidc import SignInClient
 from dockyard.accounts.providers import Provider
+from dockyard.catalog.launch import DEFAULTS, Template
 from dockyard.refresh.tasks import RefreshQueue
 from dockyard.refresh.usage import UsageCounter
 from dockyard.registries.catalog import Catalog
@@ -43,6 +44,8 @@ class AppContext:
     #: The sign-in providers the operator configured, by key, and the client that talks to them.
     providers: Mapping[str, Provider] = field(default_factory=dict)
     signin: SignInClient = field(default_factory=SignInClient)
+    #: The launch-with platforms a version's page links to.
+    launch: tuple[Template, ...] = DEFAULTS
 
     async def queue_refresh(self, kind: str, object_id: int) -> None:
         """Hand a refresh of a tool or workflow that a webhook made due to the workers now;

@@ -136,6 +136,8 @@ class Settings(BaseModel):
     #: What a first sign-in through a provider does: "true" makes the account, "approval"
     #: makes it for an administrator to approve, "false" refuses unknown people.
     self_signup: Literal["true", "false", "approval"] = "false"
+    #: A TOML file of launch-with platforms (URL templates) replacing the defaults.
+    launch_file: Path | None = None
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
     @field_validator("database_url")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from playwright.sync_api import Browser, expect
@@ -124,6 +125,13 @@ def test_a_version_with_descriptors_shows_how_to_run_it_from_the_trs(
     run = page.get_by_role("region", name="Run version 1.0")
     expect(run.locator("#run-cwltool")).to_have_text(
         f"cwltool --add-ga4gh-tool-registry {server} quay.io/lab/hello:1.0 job.yml"
+    )
+    links = run.get_by_role("link")
+    expect(links).to_have_text(["DNAnexus", "CGC (Seven Bridges)"])
+    expect(run.get_by_role("link", name="DNAnexus")).to_have_attribute(
+        "href",
+        "https://platform.dnanexus.com/panx/tools/import-workflow?source="
+        + quote(f"{server}/ga4gh/trs/v2/tools/quay.io%2Flab%2Fhello/versions/1.0", safe=""),
     )
     expect(run.locator("#run-miniwdl")).to_have_text(
         f"miniwdl run {server}/ga4gh/trs/v2/tools/quay.io%2Flab%2Fhello/versions/1.0/PLAIN_WDL/descriptor -i inputs.json"

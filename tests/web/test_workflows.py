@@ -4,6 +4,7 @@ bundle link; search by kind and language. Takes docs/screenshots/workflow.png.""
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -128,4 +129,7 @@ def test_a_pipelines_page_shows_its_images_and_a_maintainer_freezes_a_version(
     anonymous = checking.new_page()
     anonymous.goto(f"/workflows/{workflow['path']}")
     assert serious_violations(anonymous) == []
+    run = anonymous.get_by_role("region", name=re.compile(r"^Run version "))
+    expect(run.locator("#run-nextflow")).to_contain_text(f"nextflow run {workflow['git_url']} -r ")
+    expect(run.get_by_role("link", name="Seqera Platform")).to_be_visible()
     checking.close()

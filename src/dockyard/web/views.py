@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Annotated
 from urllib.parse import quote, quote_plus
 
@@ -14,11 +13,11 @@ from dockyard.access import pulls, registry_requests
 from dockyard.access import rules as access_rules
 from dockyard.access.models import AccessRequest
 from dockyard.access.services import tool_image
-from dockyard.catalog import listing, services
+from dockyard.catalog import launch, listing, services
 from dockyard.catalog.models import Tool, ToolVersion
 from dockyard.catalog.rules import DescriptorType
 from dockyard.errors import DockyardError, PermissionDenied
-from dockyard.http import CatalogDep, SessionDep, external_url
+from dockyard.http import CatalogDep, SessionDep, external_url, get_context
 from dockyard.registries.services import describe
 from dockyard.sources.rules import source_link
 from dockyard.web import access, account, manage, organizations, signin, workflows
@@ -207,7 +206,7 @@ def tool_page(
             "identity": access_rules.identity_rule(registry.id, registry.name),
             "my_request": mine,
             "granted": granted,
-            "run": run_commands(external_url(request), tool.path, chosen),
+            "run": _launch(request, tool, chosen),
             "source_url": (
                 source_link(tool.source["git_url"], chosen.source_commit)
                 if tool.source and chosen and chosen.source_commit
@@ -217,30 +216,25 @@ def tool_page(
     )
 
 
-def run_commands(base: str, trs_id: str, version: ToolVersion | None) -> list[dict[str, str]]:
-    """Commands that run the version with a workflow engine that reads dockyard's TRS:
-    cwltool for CWL descriptors, miniwdl for WDL (from the TRS descriptor's address)."""
+def _launch(request: Request, tool: Tool, version: ToolVersion | None) -> launch.Launch | None:
+    """Launch-with links and engine commands for a version with primary descriptors."""
     if version is None:
-        return []
-    kinds = {f.descriptor_type for f in version.files if f.file_type == "PRIMARY_DESCRIPTOR"}
-    commands = []
-    if "CWL" in kinds:
-        commands.append(
-            {
-                "engine": "cwltool",
-                "command": f"cwltool --add-ga4gh-tool-registry {base} "
-                f"{shlex.quote(f'{trs_id}:{version.name}')} job.yml",
-            }
-        )
-    if "WDL" in kinds:
-        descriptor = (
-            f"{base}/ga4gh/trs/v2/tools/{quote(trs_id, safe='')}/versions/"
-            f"{quote(version.name, safe='')}/PLAIN_WDL/descriptor"
-        )
-        commands.append(
-            {"engine": "miniwdl", "command": f"miniwdl run {descriptor} -i inputs.json"}
-        )
-    return commands
+        return None
+    kinds = {
+        f.descriptor_type
+        for f in version.files
+        if f.file_type == "PRIMARY_DESCRIPTOR" and f.descriptor_type
+    }
+    if not kinds:
+        return None
+    return launch.launch(
+        get_context(request).launch,
+        base=external_url(request),
+        trs_id=tool.path,
+        version=version.name,
+        languages=kinds,
+        git_url=tool.source["git_url"] if tool.source else None,
+    )
 
 
 @router.get("/registries", response_class=HTMLResponse)

@@ -10,9 +10,10 @@ from anyio import to_thread
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from dockyard.catalog import launch
 from dockyard.db import unit_of_work
 from dockyard.errors import DockyardError
-from dockyard.http import ContextDep, SessionDep
+from dockyard.http import ContextDep, SessionDep, external_url, get_context
 from dockyard.refresh.tasks import open_workflow_refresher
 from dockyard.sources.rules import source_link
 from dockyard.web.files import rendered
@@ -65,6 +66,18 @@ def workflow_page(
             },
             "maintainer": workflow.is_maintained_by(user),
             "error": request.query_params.get("error"),
+            "run": (
+                launch.launch(
+                    get_context(request).launch,
+                    base=external_url(request),
+                    trs_id=services.trs_id(workflow),
+                    version=chosen.name,
+                    languages={workflow.descriptor_type},
+                    git_url=workflow.git_url,
+                )
+                if chosen is not None and workflow.published
+                else None
+            ),
         },
     )
 
