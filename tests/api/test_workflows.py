@@ -408,3 +408,31 @@ def test_only_maintainers_change_a_workflow_and_others_see_it_only_when_publishe
         assert refused.status_code == 403, (method, path, refused.text)
     assert client.delete(f"/api/workflows/{wid}", headers=bearer(ada)).status_code == 204
     assert client.get(f"/api/workflows/{wid}", headers=bearer(ada)).status_code == 404
+
+
+def test_a_workflow_joins_an_organization_whose_maintainers_then_maintain_it(
+    client: TestClient, make_user: MakeUser, tmp_path: Path, open_registry: LocalRegistry
+) -> None:
+    _, image, _ = _pushed(open_registry)
+    repo = _cwl_repo(tmp_path / "lab" / "echo", image)
+    _, ada = make_user("ada")
+    _, bob = make_user("bob")
+    workflow = _echo(client, ada, repo)
+    client.post("/api/organizations", json={"name": "lab"}, headers=bearer(ada))
+    client.post(
+        "/api/organizations/lab/members",
+        json={"username": "bob", "role": "maintainer"},
+        headers=bearer(ada),
+    )
+    url = f"/api/workflows/{workflow['id']}"
+    assert client.get(url, headers=bearer(bob)).status_code == 404  # unpublished, not his
+    moved = client.patch(url, json={"organization": "lab"}, headers=bearer(ada))
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["organization"] == "lab"
+    described = client.patch(url, json={"description": "Echoes."}, headers=bearer(bob))
+    assert described.status_code == 200 and described.json()["description"] == "Echoes."
+    held = client.get("/api/organizations/lab", headers=bearer(bob)).json()["workflows"]
+    assert [w["trs_id"] for w in held] == ["#workflow/localhost/lab/echo"]
+    out = client.patch(url, json={"organization": None}, headers=bearer(ada))
+    assert out.json()["organization"] is None
+    assert client.get(url, headers=bearer(bob)).status_code == 404

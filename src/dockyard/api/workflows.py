@@ -142,10 +142,9 @@ def get_workflow(workflow_id: Id, caller: CallerDep, session: SessionDep) -> Wor
 def update_workflow(
     workflow_id: Id, body: WorkflowPatch, user: UserDep, session: SessionDep
 ) -> WorkflowOut:
-    """Publish or unpublish a workflow, or describe it."""
-    workflow = services.update(
-        session, user, workflow_id, published=body.published, description=body.description
-    )
+    """Publish or unpublish a workflow, describe it, or move it into an organization."""
+    changes = body.model_dump(exclude_unset=True)
+    workflow = services.update(session, user, workflow_id, **changes)
     return WorkflowOut.of(workflow, user)
 
 

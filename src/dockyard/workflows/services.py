@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, CompoundSelect, func, select, true, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from dockyard.accounts.models import User
-from dockyard.accounts.organizations import maintaining_organizations
+from dockyard.accounts.organizations import (
+    get_organization,
+    maintaining_organizations,
+    require_maintainer,
+)
 from dockyard.catalog.models import Tool
 from dockyard.catalog.services import can_view as can_view_tool
 from dockyard.db.types import utcnow
@@ -203,6 +208,10 @@ def search_text(workflow: Workflow) -> str:
     return " ".join(w for w in words if w).lower()
 
 
+#: "Not given" for arguments where None means something (take it out of its organization).
+_UNSET: Any = object()
+
+
 def update(
     session: Session,
     user: User,
@@ -210,9 +219,18 @@ def update(
     *,
     published: bool | None = None,
     description: str | None = None,
+    organization: str | None = _UNSET,
 ) -> Workflow:
-    """Publish or unpublish a workflow, or describe it."""
+    """Publish or unpublish a workflow, describe it, or move it into an organization (which
+    takes one of that organization's admins or maintainers; "" or None takes it out)."""
     workflow = changeable_workflow(session, user, workflow_id)
+    if organization is not _UNSET:
+        if organization:
+            found = get_organization(session, organization)
+            require_maintainer(found, user)
+            workflow.organization = found
+        else:
+            workflow.organization = None
     if description is not None:
         workflow.description = description.strip()
         workflow.search_text = search_text(workflow)

@@ -41,6 +41,9 @@ class WorkflowPatch(BaseModel):
 
     published: bool | None = None
     description: str | None = Field(default=None, max_length=10_000)
+    organization: str | None = Field(
+        default=None, description="the organization it belongs to (its name); null for none"
+    )
 
 
 class WorkflowOut(BaseModel):
@@ -66,6 +69,8 @@ class WorkflowOut(BaseModel):
     published: bool
     versions: list[str]
     maintainers: list[str]
+    #: The organization it belongs to (its name), if any.
+    organization: str | None = None
     refreshed_at: datetime | None
     refresh_status: str | None
     refresh_message: str | None = None
@@ -83,6 +88,7 @@ class WorkflowOut(BaseModel):
                 trs_id=trs_id(workflow),
                 versions=[v.name for v in visible_versions(workflow, user)],
                 maintainers=[m.user.username for m in workflow.maintainers],
+                organization=workflow.organization.name if workflow.organization else None,
                 refresh_message=workflow.refresh_message if insider else None,
             )
         )
