@@ -20,7 +20,7 @@ def settings(tmp_path: Path, toml: str | None) -> Settings:
     if toml is not None:
         (tmp_path / "launch.toml").write_text(toml)
         values["launch_file"] = tmp_path / "launch.toml"
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 def test_the_defaults_link_each_language_to_the_platforms_that_take_it() -> None:
