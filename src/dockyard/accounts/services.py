@@ -492,9 +492,3 @@ def approve_user(session: Session, username: str) -> User:
     user.is_active = True
     session.flush()
     return user
-
-
-def awaiting_approval(session: Session) -> list[User]:
-    """Accounts waiting for an administrator, oldest first."""
-    query = select(User).where(User.awaiting_approval.is_(True)).order_by(User.created_at)
-    return list(session.scalars(query))

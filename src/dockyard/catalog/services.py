@@ -318,7 +318,6 @@ def update_tool(
     registry = registry_of(catalog, tool)
     if description is not None:
         tool.description = check_description(description)
-        tool.search_text = rules.search_text(tool.path, registry, tool.description, tool.label_list)
     if maintainer_email is not _UNSET:
         tool.maintainer_email = validate_email(maintainer_email) if maintainer_email else None
     if private is not None:
@@ -335,6 +334,7 @@ def update_tool(
         tool.tag_pattern = _check_tag_pattern(tag_pattern) if tag_pattern else None
     if labels is not None:
         tool.labels = rules.framed_labels(labels)
+    if description is not None or labels is not None:  # the words search matches
         tool.search_text = rules.search_text(tool.path, registry, tool.description, tool.label_list)
     if organization is not _UNSET:
         if organization:

@@ -44,10 +44,6 @@ class Shown:
     tool: Tool | None
     workflow: Workflow | None
 
-    @property
-    def path(self) -> str:
-        return self.tool.path if self.tool else f"#workflow/{self.workflow.path}"  # type: ignore[union-attr]
-
 
 def create_collection(
     session: Session,
@@ -153,25 +149,9 @@ def shown_entries(collection: Collection, user: User | None) -> list[Shown]:
     return shown
 
 
-def collections_holding(session: Session, tool: Tool) -> list[Collection]:
-    """The collections a tool is in (its labels in TRS and on its page)."""
-    query = (
-        select(Collection)
-        .join(CollectionEntry)
-        .where(CollectionEntry.tool_id == tool.id)
-        .order_by(Collection.id)
-    )
-    return list(session.scalars(query).unique())
-
-
 def collection_label(collection: Collection) -> str:
     """The label a collection's tools carry (TRS `aliases`, search): `collection:{org}/{name}`."""
     return f"collection:{collection.organization.name}/{collection.name}"
-
-
-def organization_label(organization: Organization) -> str:
-    """The label an organization's tools carry: `organization:{name}`."""
-    return f"organization:{organization.name}"
 
 
 def holdings(
@@ -183,16 +163,12 @@ def holdings(
         .where(Tool.organization_id == organization.id, tools.tools_visible_to(user))
         .order_by(Tool.path)
     )
-    found_workflows = [
-        workflow
-        for workflow in session.scalars(
-            select(Workflow)
-            .where(Workflow.organization_id == organization.id)
-            .order_by(Workflow.path)
-        )
-        if workflows.can_view(workflow, user)
-    ]
-    return list(found_tools.unique()), found_workflows
+    found_workflows = session.scalars(
+        select(Workflow)
+        .where(Workflow.organization_id == organization.id, workflows.workflows_visible_to(user))
+        .order_by(Workflow.path)
+    )
+    return list(found_tools.unique()), list(found_workflows.unique())
 
 
 _ALIASES: CompoundSelect[Any] = union_all(

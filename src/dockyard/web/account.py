@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from dockyard.accounts import services as accounts
 from dockyard.accounts.models import User
+from dockyard.app_errors import status_for
 from dockyard.db import unit_of_work
 from dockyard.errors import AuthenticationRequired, DockyardError
 from dockyard.http import ContextDep, Id, SessionDep, get_context
@@ -26,6 +27,8 @@ from dockyard.web.security import (
 )
 
 router = APIRouter(include_in_schema=False)
+#: How long a browser session cookie lives (as long as the session it names).
+SESSION_SECONDS = int(accounts.SESSION_LIFETIME.total_seconds())
 
 
 def safe_next(target: str | None) -> str:
@@ -70,17 +73,19 @@ def signin(
     except AuthenticationRequired as error:
         with unit_of_work(context.sessions) as session:
             accounts.record_sign_in_failure(session, username, address)
-        return _signin_again(request, username, next, error.message, 401)
+        return signin_again(request, error, username=username, next=next)
     except DockyardError as error:  # rate-limited
-        return _signin_again(request, username, next, error.message, 429)
+        return signin_again(request, error, username=username, next=next)
     response = redirect(request, safe_next(next))
-    set_cookie(response, request, SESSION_COOKIE, cookie, max_age=14 * 24 * 3600)
+    set_cookie(response, request, SESSION_COOKIE, cookie, max_age=SESSION_SECONDS)
     return response
 
 
-def _signin_again(
-    request: Request, username: str, next: str, message: str, status: int
+def signin_again(
+    request: Request, error: DockyardError, *, username: str = "", next: str = "/"
 ) -> Response:
+    """The sign-in page again, with what went wrong (its status the error's)."""
+    request.state.user = None
     return render(
         request,
         "signin.html",
@@ -88,10 +93,10 @@ def _signin_again(
             "title": "Sign in",
             "next": safe_next(next),
             "username": username,
-            "error": message,
+            "error": error.message,
             "providers": list(get_context(request).providers.values()),
         },
-        status_code=status,
+        status_code=status_for(error),
     )
 
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dockyard.accounts import organizations as orgs
 from dockyard.accounts.models import ORGANIZATION_ROLES, User
+from dockyard.app_errors import status_for
 from dockyard.catalog import services as tools
 from dockyard.catalog.models import Tool
 from dockyard.collections import services as collections
@@ -84,7 +85,7 @@ def create(
                         "description": description,
                     },
                 },
-                status_code=422 if error.code.startswith("invalid") else 409,
+                status_code=status_for(error),
             )
     return redirect(request, f"{target}?notice=Organization+made;+you+are+its+admin.")
 
@@ -97,9 +98,7 @@ def organization_page(
     organization = orgs.get_organization(session, name)
     held_tools, held_workflows = collections.holdings(session, user, organization)
     role = organization.role_of(user)
-    choices: list[tuple[str, str]] = []
-    if user is not None and (organization.maintained_by(user) or user.is_admin):
-        choices = _entry_choices(session, user, held_tools)
+    curates = user is not None and (user.is_admin or organization.maintained_by(user))
     return render(
         request,
         "organization.html",
@@ -111,21 +110,19 @@ def organization_page(
             "collections": collections.collections_of(session, organization),
             "role": role,
             "manages": user is not None and (role == "admin" or user.is_admin),
-            "curates": bool(choices) or (user is not None and organization.maintained_by(user)),
-            "choices": choices,
+            "curates": curates,
+            "choices": _entry_choices(session, user, held_tools) if curates else [],
             "roles": ORGANIZATION_ROLES,
             "error": request.query_params.get("error"),
         },
     )
 
 
-def _entry_choices(session: Session, user: User, held: list[Tool]) -> list[tuple[str, str]]:
-    """What a curator can put in a collection from the page: the organization's tools, then
-    the tools they starred (by TRS id)."""
-    seen: dict[str, str] = {tool.path: tool.path for tool in held}
-    for tool in tools.starred_tools(session, user):
-        seen.setdefault(tool.path, tool.path)
-    return list(seen.items())
+def _entry_choices(session: Session, user: User | None, held: list[Tool]) -> list[str]:
+    """What a curator can put in a collection from the page, by TRS id: the organization's
+    tools, then the tools they starred."""
+    starred = tools.starred_tools(session, user) if user is not None else []
+    return list(dict.fromkeys(tool.path for tool in [*held, *starred]))
 
 
 def _act(request: Request, name: str, action: FormAction) -> Response:

@@ -25,7 +25,6 @@ from starlette.concurrency import run_in_threadpool
 from dockyard.accounts import services as accounts
 from dockyard.accounts.models import User
 from dockyard.accounts.providers import Identity, Provider
-from dockyard.app_errors import status_for
 from dockyard.context import AppContext
 from dockyard.db import unit_of_work
 from dockyard.errors import (
@@ -37,7 +36,7 @@ from dockyard.errors import (
     SignInRefused,
 )
 from dockyard.http import ContextDep, Id, SessionDep, external_url
-from dockyard.web.account import account_page, safe_next
+from dockyard.web.account import SESSION_SECONDS, account_page, safe_next, signin_again
 from dockyard.web.security import (
     SESSION_COOKIE,
     CsrfDep,
@@ -58,7 +57,6 @@ router = APIRouter(include_in_schema=False)
 
 #: How long a new account's details form stays good after the provider's answer.
 DETAILS_SECONDS = 15 * 60
-SESSION_SECONDS = int(accounts.SESSION_LIFETIME.total_seconds())
 
 
 def _provider(context: AppContext, key: str) -> Provider:
@@ -117,7 +115,7 @@ def _to_provider(
             code_verifier=begun.code_verifier,
         )
     except DockyardError as error:
-        return _signin_page(request, context, error)
+        return signin_again(request, error)
     response = RedirectResponse(target, status_code=303)
     with_csrf_cookie(request, response)  # the browser the state is bound to
     return response
@@ -138,7 +136,7 @@ async def callback(request: Request, key: str, context: ContextDep) -> Response:
             raise SignInRefused("this sign-in answer has no code or state: sign in again")
         return await run_in_threadpool(_finish, request, context, provider, state, code)
     except (SignInRefused, ProviderUnavailable, NotFound, Conflict) as error:
-        return await run_in_threadpool(_signin_page, request, context, error)
+        return signin_again(request, error)
 
 
 def _finish(
@@ -188,11 +186,7 @@ def _sign_in(
             cookie = accounts.start_session(session, outcome.user) if outcome.user else None
     except accounts.NeedsDetails as error:
         return _details_page(request, provider, identity, next_path, error.message)
-    except InvalidInput as error:  # the username or email given in the details form
-        if username is None and email is None:
-            raise
-        return _details_page(request, provider, identity, next_path, error.message, username, email)
-    except Conflict as error:
+    except (InvalidInput, Conflict) as error:  # the username or email the details form gave
         if username is None and email is None:
             raise
         return _details_page(request, provider, identity, next_path, error.message, username, email)
@@ -265,9 +259,7 @@ def finish_details(
     text = read_signed(request, "signup", ticket)
     data = json.loads(text) if text else None
     if not isinstance(data, dict) or data.get("expires", 0) < time.time():
-        return _signin_page(
-            request, context, SignInRefused("this sign-up form has expired: sign in again")
-        )
+        return signin_again(request, SignInRefused("this sign-up form has expired: sign in again"))
     provider = _provider(context, str(data["provider"]))
     identity = Identity(
         issuer=data["issuer"],
@@ -299,19 +291,3 @@ def remove_identity(
     except Conflict as error:
         return account_page(request, session, me, error=error.message, status_code=409)
     return redirect(request, "/account?notice=Sign-in+removed.")
-
-
-def _signin_page(request: Request, context: AppContext, error: DockyardError) -> Response:
-    """The sign-in page again, with what went wrong."""
-    request.state.user = None
-    return render(
-        request,
-        "signin.html",
-        {
-            "title": "Sign in",
-            "next": "/",
-            "error": error.message,
-            "providers": list(context.providers.values()),
-        },
-        status_code=status_for(error),
-    )

@@ -128,7 +128,7 @@ def visible_workflows(
             return []
         query = query.where(Workflow.id.in_(maintained_workflow_ids(user)))
     else:
-        query = query.where(_visible_to(user))
+        query = query.where(workflows_visible_to(user))
     return list(session.scalars(query))
 
 
@@ -340,7 +340,7 @@ def find_workflows(
     session: Session, user: User | None, query: WorkflowQuery
 ) -> tuple[list[Workflow], int]:
     """One page of the workflows the caller may see, by path, and how many match."""
-    conditions = [_visible_to(user)]
+    conditions = [workflows_visible_to(user)]
     if query.path is not None:
         conditions.append(func.lower(Workflow.path) == query.path.lower())
     if query.host is not None:
@@ -377,8 +377,8 @@ def find_workflows(
     return list(page), total
 
 
-def _visible_to(user: User | None) -> ColumnElement[bool]:
-    """The condition for workflows the caller may see (published, maintained, or any for admins)."""
+def workflows_visible_to(user: User | None) -> ColumnElement[bool]:
+    """`can_view` as a query condition: published, maintained, or any for admins."""
     if user is not None and user.is_admin:
         return true()
     if user is None:
